@@ -1,0 +1,326 @@
+//! The binary as an operator uses it: serve, configuration errors, migrate, admin, keys.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+fn leadline() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_leadline"));
+    // Only what each test sets: no stray LEADLINE_* settings from the caller's environment.
+    for (k, _) in std::env::vars() {
+        if k.starts_with("LEADLINE_") {
+            cmd.env_remove(k);
+        }
+    }
+    cmd.env("RUST_LOG", "warn");
+    cmd
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[test]
+fn every_command_has_help() {
+    for args in [
+        vec!["--help"],
+        vec!["serve", "--help"],
+        vec!["migrate", "--help"],
+        vec!["admin", "--help"],
+        vec!["admin", "create-admin", "--help"],
+        vec!["admin", "list-accounts", "--help"],
+        vec!["admin", "audit-verify", "--help"],
+        vec!["keys", "--help"],
+        vec!["keys", "rotate", "--help"],
+        vec!["compliance", "--help"],
+    ] {
+        let out = leadline().args(&args).output().unwrap();
+        assert!(out.status.success(), "{args:?}");
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains("Usage"),
+            "{args:?}"
+        );
+    }
+}
+
+#[test]
+fn serve_starts_with_defaults_and_stops_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let mut child = leadline()
+        .current_dir(dir.path())
+        .args(["serve", "--bind", &format!("127.0.0.1:{port}")])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let first = BufReader::new(stdout).lines().next().unwrap().unwrap();
+    assert_eq!(
+        first,
+        format!("leadline is running at http://127.0.0.1:{port}/")
+    );
+    let health = std::net::TcpStream::connect(("127.0.0.1", port));
+    assert!(health.is_ok());
+    assert!(dir.path().join("leadline-data/leadline.db").exists());
+    let key = dir.path().join("leadline-data/master.key");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(
+            std::fs::metadata(&key).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+    }
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let mut waited = 0;
+    while child.try_wait().unwrap().is_none() && waited < 100 {
+        std::thread::sleep(Duration::from_millis(50));
+        waited += 1;
+    }
+    let status = child.try_wait().unwrap().expect("stopped after SIGTERM");
+    assert!(status.success());
+}
+
+#[test]
+fn bad_configuration_is_refused_naming_the_setting() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = leadline()
+        .current_dir(dir.path())
+        .env("LEADLINE_DATABASE_URL", "mysql://u:hunter2@db/x")
+        .args(["serve"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("database_url") && err.contains("mysql"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("hunter2"),
+        "credentials must not be printed: {err}"
+    );
+
+    let out = leadline()
+        .current_dir(dir.path())
+        .env("LEADLINE_BIND", "not-an-address")
+        .args(["serve"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("`bind`") && err.contains("LEADLINE_BIND"),
+        "{err}"
+    );
+
+    let out = leadline()
+        .current_dir(dir.path())
+        .env("LEADLINE_SESION_IDLE_HOURS", "3")
+        .args(["serve"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "a misspelt setting is not silently ignored"
+    );
+}
+
+#[test]
+fn migrate_admin_and_audit_verify() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let data = data.to_str().unwrap();
+    let out = leadline()
+        .args(["migrate", "--data-dir", data])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("up to date"));
+
+    let out = leadline()
+        .args([
+            "admin",
+            "create-admin",
+            "--data-dir",
+            data,
+            "--email",
+            "ops@example.com",
+            "--name",
+            "Ops",
+        ])
+        .env("LEADLINE_ADMIN_PASSWORD", "short")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("at least 12"));
+    let mut child = leadline()
+        .args([
+            "admin",
+            "create-admin",
+            "--data-dir",
+            data,
+            "--email",
+            "ops@example.com",
+            "--name",
+            "Ops",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"operator-harbor-lantern\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let out = leadline()
+        .args(["admin", "list-accounts", "--data-dir", data, "--json"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let out = leadline()
+        .args(["admin", "audit-verify", "--data-dir", data])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("0 broken"));
+}
+
+/// Starts `serve` on a data directory and returns the child and its base URL.
+fn serve(data: &str) -> (std::process::Child, String) {
+    let port = free_port();
+    let mut child = leadline()
+        .args([
+            "serve",
+            "--data-dir",
+            data,
+            "--bind",
+            &format!("127.0.0.1:{port}"),
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    BufReader::new(stdout).lines().next().unwrap().unwrap();
+    (child, format!("http://127.0.0.1:{port}"))
+}
+
+fn sign_up(base: &str, email: &str) {
+    let client = reqwest::blocking::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let page = client
+        .get(format!("{base}/signup"))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    let csrf = page
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_owned();
+    let r = client
+        .post(format!("{base}/signup"))
+        .form(&[
+            ("business_name", "Acme"),
+            ("name", "Dana"),
+            ("email", email),
+            ("password", "blue-harbor-lantern-7"),
+            ("csrf", &csrf),
+        ])
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 303);
+}
+
+#[test]
+fn audit_verify_names_the_first_tampered_entry_and_keys_rotate() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let data = data.to_str().unwrap();
+    let (mut child, base) = serve(data);
+    sign_up(&base, "dana@example.com");
+    sign_up(&base, "sam@example.com");
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    let out = leadline()
+        .args(["admin", "audit-verify", "--data-dir", data])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("2 accounts checked, 0 broken"));
+
+    let db = format!("sqlite://{data}/leadline.db");
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let pool = sqlx::SqlitePool::connect(&db).await.unwrap();
+        sqlx::query("UPDATE audit_log SET actor = 'user:someone-else' WHERE seq = 1 AND account_id = (SELECT MIN(account_id) FROM audit_log)")
+            .execute(&pool)
+            .await
+            .unwrap();
+        pool.close().await;
+    });
+    let out = leadline()
+        .args(["admin", "audit-verify", "--data-dir", data])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("first broken entry: #1") && stdout.contains("1 broken"),
+        "{stdout}"
+    );
+
+    let key_file = format!("{data}/master.key");
+    let keys_before = std::fs::read_to_string(&key_file)
+        .unwrap()
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .count();
+    let out = leadline()
+        .args(["keys", "rotate", "--data-dir", data])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("re-encrypted 0 secrets"));
+    let keys_after = std::fs::read_to_string(&key_file)
+        .unwrap()
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .count();
+    assert_eq!(keys_after, keys_before + 1, "old keys stay in the ring");
+}

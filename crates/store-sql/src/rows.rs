@@ -1,0 +1,426 @@
+//! Rows as stored and their conversion into records. Every stored value is parsed here, so a value
+//! the domain rejects surfaces as `StoreError::Corrupt` naming its column. The row structs derive
+//! `FromRow` generically, so both backends decode through the same code.
+
+use jiff::Timestamp;
+use leadline_domain::{BusinessProfile, E164Phone, Email, Role};
+use leadline_store::{
+    Account, ApiKey, AuditEntry, ComplianceEvent, ComplianceEventKind, ContactCompliance,
+    Invitation, InvitationState, Member, Membership, MembershipWithAccount, SecretRow, Session,
+    StoreError, StoreResult, User,
+};
+use std::fmt::Display;
+use std::str::FromStr;
+
+/// The current instant in whole microseconds, the precision every column keeps.
+pub(crate) fn now_us() -> i64 {
+    Timestamp::now().as_microsecond()
+}
+
+pub(crate) fn micros(ts: Timestamp) -> i64 {
+    ts.as_microsecond()
+}
+
+fn corrupt(column: &str, why: impl Display) -> StoreError {
+    StoreError::Corrupt(format!("{column}: {why}"))
+}
+
+pub(crate) fn ts(us: i64, column: &str) -> StoreResult<Timestamp> {
+    Timestamp::from_microsecond(us).map_err(|e| corrupt(column, e))
+}
+
+fn opt_ts(us: Option<i64>, column: &str) -> StoreResult<Option<Timestamp>> {
+    us.map(|us| ts(us, column)).transpose()
+}
+
+pub(crate) fn parse<T: FromStr>(raw: &str, column: &str) -> StoreResult<T>
+where
+    T::Err: Display,
+{
+    raw.parse().map_err(|e| corrupt(column, e))
+}
+
+fn email(raw: &str, column: &str) -> StoreResult<Email> {
+    Email::parse(raw).map_err(|e| corrupt(column, e))
+}
+
+fn phone(raw: &str, column: &str) -> StoreResult<E164Phone> {
+    E164Phone::parse(raw).map_err(|e| corrupt(column, e))
+}
+
+fn json(raw: &str, column: &str) -> StoreResult<serde_json::Value> {
+    serde_json::from_str(raw).map_err(|e| corrupt(column, e))
+}
+
+/// JSON as the TEXT both backends store.
+pub(crate) fn json_text<T: serde::Serialize + ?Sized>(value: &T) -> StoreResult<String> {
+    serde_json::to_string(value).map_err(|e| StoreError::Backend(format!("encoding JSON: {e}")))
+}
+
+/// An update or delete that must hit one row.
+pub(crate) fn one_row(rows_affected: u64) -> StoreResult<()> {
+    if rows_affected == 0 {
+        Err(StoreError::NotFound)
+    } else {
+        Ok(())
+    }
+}
+
+pub(crate) fn invitation_state_str(state: InvitationState) -> &'static str {
+    match state {
+        InvitationState::Pending => "pending",
+        InvitationState::Accepted => "accepted",
+        InvitationState::Revoked => "revoked",
+    }
+}
+
+fn invitation_state(raw: &str) -> StoreResult<InvitationState> {
+    match raw {
+        "pending" => Ok(InvitationState::Pending),
+        "accepted" => Ok(InvitationState::Accepted),
+        "revoked" => Ok(InvitationState::Revoked),
+        other => Err(corrupt(
+            "invitations.state",
+            format!("unknown state '{other}'"),
+        )),
+    }
+}
+
+fn compliance_kind(raw: &str) -> StoreResult<ComplianceEventKind> {
+    use ComplianceEventKind::*;
+    [ConsentGranted, OptOut, OptIn, Suppressed, Unsuppressed]
+        .into_iter()
+        .find(|k| k.as_str() == raw)
+        .ok_or_else(|| corrupt("compliance_events.kind", format!("unknown kind '{raw}'")))
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct AccountRow {
+    id: String,
+    business_name: String,
+    agent_name: String,
+    phone: Option<String>,
+    website: Option<String>,
+    industry: String,
+    description: String,
+    products_services: String,
+    unique_selling_points: String,
+    license_numbers: String,
+    licensed_states: String,
+    status: String,
+    created_at: i64,
+    updated_at: i64,
+}
+
+impl AccountRow {
+    pub(crate) fn into_record(self) -> StoreResult<Account> {
+        Ok(Account {
+            id: parse(&self.id, "accounts.id")?,
+            profile: BusinessProfile {
+                business_name: self.business_name,
+                agent_name: self.agent_name,
+                phone: self
+                    .phone
+                    .map(|p| phone(&p, "accounts.phone"))
+                    .transpose()?,
+                website: self.website,
+                industry: self.industry,
+                description: self.description,
+                products_services: self.products_services,
+                unique_selling_points: self.unique_selling_points,
+                license_numbers: self.license_numbers,
+                licensed_states: serde_json::from_str(&self.licensed_states)
+                    .map_err(|e| corrupt("accounts.licensed_states", e))?,
+            },
+            status: parse(&self.status, "accounts.status")?,
+            created_at: ts(self.created_at, "accounts.created_at")?,
+            updated_at: ts(self.updated_at, "accounts.updated_at")?,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct UserRow {
+    id: String,
+    email: String,
+    name: String,
+    password_hash: Option<String>,
+    is_platform_admin: bool,
+    google_subject: Option<String>,
+    created_at: i64,
+}
+
+impl UserRow {
+    pub(crate) fn into_record(self) -> StoreResult<User> {
+        Ok(User {
+            id: parse(&self.id, "users.id")?,
+            email: email(&self.email, "users.email")?,
+            name: self.name,
+            password_hash: self.password_hash,
+            is_platform_admin: self.is_platform_admin,
+            google_subject: self.google_subject,
+            created_at: ts(self.created_at, "users.created_at")?,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct MembershipRow {
+    account_id: String,
+    user_id: String,
+    role: String,
+    created_at: i64,
+}
+
+impl MembershipRow {
+    pub(crate) fn into_record(self) -> StoreResult<Membership> {
+        Ok(Membership {
+            account_id: parse(&self.account_id, "memberships.account_id")?,
+            user_id: parse(&self.user_id, "memberships.user_id")?,
+            role: parse(&self.role, "memberships.role")?,
+            created_at: ts(self.created_at, "memberships.created_at")?,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct MembershipWithAccountRow {
+    account_id: String,
+    business_name: String,
+    status: String,
+    role: String,
+}
+
+impl MembershipWithAccountRow {
+    pub(crate) fn into_record(self) -> StoreResult<MembershipWithAccount> {
+        Ok(MembershipWithAccount {
+            account_id: parse(&self.account_id, "memberships.account_id")?,
+            business_name: self.business_name,
+            status: parse(&self.status, "accounts.status")?,
+            role: parse(&self.role, "memberships.role")?,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct MemberRow {
+    user_id: String,
+    email: String,
+    name: String,
+    role: String,
+    joined_at: i64,
+}
+
+impl MemberRow {
+    pub(crate) fn into_record(self) -> StoreResult<Member> {
+        Ok(Member {
+            user_id: parse(&self.user_id, "memberships.user_id")?,
+            email: email(&self.email, "users.email")?,
+            name: self.name,
+            role: parse(&self.role, "memberships.role")?,
+            joined_at: ts(self.joined_at, "memberships.created_at")?,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct SessionRow {
+    id: String,
+    user_id: String,
+    account_id: Option<String>,
+    created_at: i64,
+    last_seen_at: i64,
+    expires_at: i64,
+}
+
+impl SessionRow {
+    pub(crate) fn into_record(self) -> StoreResult<Session> {
+        Ok(Session {
+            id: parse(&self.id, "sessions.id")?,
+            user_id: parse(&self.user_id, "sessions.user_id")?,
+            account_id: self
+                .account_id
+                .map(|a| parse(&a, "sessions.account_id"))
+                .transpose()?,
+            created_at: ts(self.created_at, "sessions.created_at")?,
+            last_seen_at: ts(self.last_seen_at, "sessions.last_seen_at")?,
+            expires_at: ts(self.expires_at, "sessions.expires_at")?,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct InvitationRow {
+    id: String,
+    account_id: String,
+    email: String,
+    role: String,
+    invited_by: String,
+    state: String,
+    created_at: i64,
+    expires_at: i64,
+}
+
+impl InvitationRow {
+    pub(crate) fn into_record(self) -> StoreResult<Invitation> {
+        Ok(Invitation {
+            id: parse(&self.id, "invitations.id")?,
+            account_id: parse(&self.account_id, "invitations.account_id")?,
+            email: email(&self.email, "invitations.email")?,
+            role: parse::<Role>(&self.role, "invitations.role")?,
+            invited_by: parse(&self.invited_by, "invitations.invited_by")?,
+            state: invitation_state(&self.state)?,
+            created_at: ts(self.created_at, "invitations.created_at")?,
+            expires_at: ts(self.expires_at, "invitations.expires_at")?,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct ApiKeyRow {
+    id: String,
+    account_id: String,
+    name: String,
+    role: String,
+    prefix: String,
+    created_by: String,
+    created_at: i64,
+    last_used_at: Option<i64>,
+    revoked_at: Option<i64>,
+}
+
+impl ApiKeyRow {
+    pub(crate) fn into_record(self) -> StoreResult<ApiKey> {
+        Ok(ApiKey {
+            id: parse(&self.id, "api_keys.id")?,
+            account_id: parse(&self.account_id, "api_keys.account_id")?,
+            name: self.name,
+            role: parse(&self.role, "api_keys.role")?,
+            prefix: self.prefix,
+            created_by: parse(&self.created_by, "api_keys.created_by")?,
+            created_at: ts(self.created_at, "api_keys.created_at")?,
+            last_used_at: opt_ts(self.last_used_at, "api_keys.last_used_at")?,
+            revoked_at: opt_ts(self.revoked_at, "api_keys.revoked_at")?,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct SecretDbRow {
+    id: String,
+    account_id: String,
+    purpose: String,
+    key_id: String,
+    nonce: Vec<u8>,
+    ciphertext: Vec<u8>,
+    last4: String,
+    updated_at: i64,
+}
+
+impl SecretDbRow {
+    pub(crate) fn into_record(self) -> StoreResult<SecretRow> {
+        Ok(SecretRow {
+            id: parse(&self.id, "secrets.id")?,
+            account_id: parse(&self.account_id, "secrets.account_id")?,
+            purpose: self.purpose,
+            key_id: self.key_id,
+            nonce: self.nonce,
+            ciphertext: self.ciphertext,
+            last4: self.last4,
+            updated_at: ts(self.updated_at, "secrets.updated_at")?,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct AuditRow {
+    account_id: String,
+    seq: i64,
+    at: i64,
+    actor: String,
+    action: String,
+    details: String,
+    prev_hash: String,
+    hash: String,
+}
+
+impl AuditRow {
+    pub(crate) fn into_record(self) -> StoreResult<AuditEntry> {
+        Ok(AuditEntry {
+            account_id: parse(&self.account_id, "audit_log.account_id")?,
+            seq: self.seq,
+            at: ts(self.at, "audit_log.at")?,
+            actor: self.actor,
+            action: self.action,
+            details: json(&self.details, "audit_log.details")?,
+            prev_hash: self.prev_hash,
+            hash: self.hash,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct ComplianceRow {
+    id: String,
+    account_id: String,
+    phone: String,
+    kind: String,
+    source: String,
+    details: String,
+    at: i64,
+}
+
+impl ComplianceRow {
+    pub(crate) fn into_record(self) -> StoreResult<ComplianceEvent> {
+        Ok(ComplianceEvent {
+            id: parse(&self.id, "compliance_events.id")?,
+            account_id: parse(&self.account_id, "compliance_events.account_id")?,
+            phone: phone(&self.phone, "compliance_events.phone")?,
+            kind: compliance_kind(&self.kind)?,
+            source: self.source,
+            details: json(&self.details, "compliance_events.details")?,
+            at: ts(self.at, "compliance_events.at")?,
+        })
+    }
+}
+
+/// Converts every row, failing on the first corrupt one.
+pub(crate) fn records<R, T>(rows: Vec<R>, convert: fn(R) -> StoreResult<T>) -> StoreResult<Vec<T>> {
+    rows.into_iter().map(convert).collect()
+}
+
+/// Folds a number's events, oldest first, into its current state.
+pub(crate) fn fold_compliance(events: &[ComplianceEvent]) -> ContactCompliance {
+    let mut state = ContactCompliance::default();
+    for event in events {
+        match event.kind {
+            ComplianceEventKind::ConsentGranted => state.consented = true,
+            ComplianceEventKind::OptOut => {
+                state.opted_out = true;
+                state.last_opt_out_at = Some(event.at);
+            }
+            ComplianceEventKind::OptIn => state.opted_out = false,
+            ComplianceEventKind::Suppressed => state.suppressed = true,
+            ComplianceEventKind::Unsuppressed => state.suppressed = false,
+        }
+    }
+    state
+}
+
+/// Numbers whose latest suppression event, given as `(phone, kind)` ordered by phone then time,
+/// is `suppressed`.
+pub(crate) fn fold_suppression(rows: Vec<(String, String)>) -> StoreResult<Vec<E164Phone>> {
+    let mut latest: Vec<(String, bool)> = Vec::new();
+    for (number, kind) in rows {
+        let suppressed = compliance_kind(&kind)? == ComplianceEventKind::Suppressed;
+        match latest.last_mut() {
+            Some((last, state)) if *last == number => *state = suppressed,
+            _ => latest.push((number, suppressed)),
+        }
+    }
+    latest
+        .into_iter()
+        .filter(|(_, suppressed)| *suppressed)
+        .map(|(number, _)| phone(&number, "compliance_events.phone"))
+        .collect()
+}

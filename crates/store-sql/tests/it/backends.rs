@@ -1,0 +1,285 @@
+//! Backend-specific behaviour: SQLite connection settings, concurrent writers on both backends,
+//! and audit tamper detection by editing rows behind the store's back.
+
+use leadline_domain::audit::verify_chain;
+use leadline_domain::{AccountId, BusinessProfile, Email, InvitationId, Role, UserId};
+use leadline_store::{AuditEntry, NewAudit, NewInvitation, NewSignup, NewUser, Store, StoreError};
+use leadline_store_sql::testing::{TestDb, fresh_postgres, fresh_sqlite, sqlite_pool};
+use std::sync::Arc;
+
+fn audit(account: AccountId, n: i64) -> NewAudit {
+    NewAudit {
+        account_id: account,
+        actor: "system".to_owned(),
+        action: "test.concurrent".to_owned(),
+        details: serde_json::json!({ "n": n }),
+    }
+}
+
+fn verify(entries: &[AuditEntry]) -> Result<(), i64> {
+    verify_chain(
+        &entries
+            .iter()
+            .map(AuditEntry::chain_link)
+            .collect::<Vec<_>>(),
+    )
+    .map_err(|b| b.seq)
+}
+
+#[tokio::test]
+async fn sqlite_connections_use_wal_busy_timeout_and_foreign_keys() {
+    let db = fresh_sqlite().await;
+    let pool = sqlite_pool(&db.url).await;
+    let (journal,): (String,) = sqlx::query_as("PRAGMA journal_mode")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    let (busy,): (i64,) = sqlx::query_as("PRAGMA busy_timeout")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    let (fks,): (i64,) = sqlx::query_as("PRAGMA foreign_keys")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    let (sync,): (i64,) = sqlx::query_as("PRAGMA synchronous")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(journal, "wal");
+    assert_eq!(busy, 5000);
+    assert_eq!(fks, 1);
+    assert_eq!(sync, 1, "NORMAL");
+}
+
+/// 20 concurrent appends to one chain: no SQLITE_BUSY / unique violation, seqs 1..=20, chain intact.
+async fn concurrent_appends_are_contiguous(store: Arc<dyn Store>) {
+    let account = AccountId::new();
+    let tasks: Vec<_> = (0..20)
+        .map(|n| {
+            let store = store.clone();
+            tokio::spawn(async move { store.append_audit(audit(account, n)).await })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap().unwrap();
+    }
+    let chain = store.audit_chain(account).await.unwrap();
+    assert_eq!(
+        chain.iter().map(|e| e.seq).collect::<Vec<_>>(),
+        (1..=20).collect::<Vec<_>>()
+    );
+    assert_eq!(verify(&chain), Ok(()));
+}
+
+/// Two owners demote each other at once: exactly one demotion wins, one owner is left.
+async fn racing_demotions_keep_an_owner(store: Arc<dyn Store>) {
+    for _ in 0..5 {
+        let owner = NewUser {
+            id: UserId::new(),
+            email: Email::parse(&format!("o-{}@example.com", uuid::Uuid::new_v4().simple()))
+                .unwrap(),
+            name: "Owner".into(),
+            password_hash: None,
+            google_subject: None,
+        };
+        let account = AccountId::new();
+        let profile = BusinessProfile {
+            business_name: "Race".into(),
+            ..Default::default()
+        };
+        let (first, _) = store
+            .sign_up(NewSignup {
+                user: owner,
+                account_id: account,
+                profile,
+            })
+            .await
+            .unwrap();
+        let second_email =
+            Email::parse(&format!("s-{}@example.com", uuid::Uuid::new_v4().simple())).unwrap();
+        let second = store
+            .create_user(NewUser {
+                id: UserId::new(),
+                email: second_email.clone(),
+                name: "Second".into(),
+                password_hash: None,
+                google_subject: None,
+            })
+            .await
+            .unwrap();
+        let inv = store
+            .create_invitation(
+                NewInvitation {
+                    id: InvitationId::new(),
+                    account_id: account,
+                    email: second_email,
+                    role: Role::Owner,
+                    invited_by: first.id,
+                    token_hash: uuid::Uuid::new_v4().into_bytes().to_vec(),
+                    expires_at: jiff::Timestamp::now() + jiff::SignedDuration::from_hours(1),
+                },
+                audit(account, 0),
+            )
+            .await
+            .unwrap();
+        store
+            .accept_invitation(inv.id, second.id, audit(account, 0))
+            .await
+            .unwrap();
+
+        let demote = |user: UserId| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                store
+                    .set_role(account, user, Role::Admin, audit(account, 1))
+                    .await
+            })
+        };
+        let (a, b) = (demote(first.id), demote(second.id));
+        let results = [a.await.unwrap(), b.await.unwrap()];
+        let won = results.iter().filter(|r| r.is_ok()).count();
+        assert_eq!(won, 1, "{results:?}");
+        assert!(
+            results
+                .iter()
+                .any(|r| matches!(r, Err(StoreError::Conflict(w)) if w == "last owner"))
+        );
+        let owners = store
+            .members_of_account(account)
+            .await
+            .unwrap()
+            .iter()
+            .filter(|m| m.role == Role::Owner)
+            .count();
+        assert_eq!(owners, 1);
+        assert_eq!(verify(&store.audit_chain(account).await.unwrap()), Ok(()));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sqlite_concurrent_writers_do_not_fail_busy() {
+    let db = fresh_sqlite().await;
+    concurrent_appends_are_contiguous(db.store.clone()).await;
+    racing_demotions_keep_an_owner(db.store.clone()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_concurrent_writers_are_serialised_per_account() {
+    let Some(db) = fresh_postgres().await else {
+        eprintln!("LEADLINE_TEST_DATABASE_URL unset: PostgreSQL concurrency test skipped");
+        return;
+    };
+    concurrent_appends_are_contiguous(db.store.clone()).await;
+    racing_demotions_keep_an_owner(db.store.clone()).await;
+}
+
+/// Appends five entries, then edits and deletes rows with raw SQL: verification must notice.
+async fn tamper_is_detected(
+    db: &TestDb,
+    edit: &str,
+    remove: &str,
+) -> (Result<(), i64>, Result<(), i64>) {
+    let account = AccountId::new();
+    for n in 1..=5 {
+        db.store.append_audit(audit(account, n)).await.unwrap();
+    }
+    assert_eq!(
+        verify(&db.store.audit_chain(account).await.unwrap()),
+        Ok(())
+    );
+    let id = account.to_string();
+    let run = |sql: &str| {
+        let (sql, id, url) = (sql.to_owned(), id.clone(), db.url.clone());
+        async move {
+            match url.backend() {
+                leadline_store_sql::Backend::Sqlite => {
+                    let pool = sqlite_pool(&url).await;
+                    sqlx::query(&sql).bind(&id).execute(&pool).await.unwrap();
+                }
+                leadline_store_sql::Backend::Postgres => {
+                    let pool = sqlx::PgPool::connect(url.expose()).await.unwrap();
+                    sqlx::query(&sql).bind(&id).execute(&pool).await.unwrap();
+                    pool.close().await;
+                }
+            }
+        }
+    };
+    run(edit).await;
+    let edited = verify(&db.store.audit_chain(account).await.unwrap());
+    run(remove).await;
+    let removed = verify(&db.store.audit_chain(account).await.unwrap());
+    (edited, removed)
+}
+
+const EDIT: &str = r#"UPDATE audit_log SET details = '{"n":99}' WHERE account_id = $1 AND seq = 3"#;
+const REMOVE: &str = "DELETE FROM audit_log WHERE account_id = $1 AND seq IN (2, 3)";
+
+#[tokio::test]
+async fn sqlite_audit_tampering_is_detected() {
+    let db = fresh_sqlite().await;
+    assert_eq!(
+        tamper_is_detected(&db, EDIT, REMOVE).await,
+        (Err(3), Err(4))
+    );
+}
+
+#[tokio::test]
+async fn postgres_audit_tampering_is_detected() {
+    let Some(db) = fresh_postgres().await else {
+        eprintln!("LEADLINE_TEST_DATABASE_URL unset: PostgreSQL tamper test skipped");
+        return;
+    };
+    assert_eq!(
+        tamper_is_detected(&db, EDIT, REMOVE).await,
+        (Err(3), Err(4))
+    );
+}
+
+#[tokio::test]
+async fn ready_fails_when_a_migration_is_missing() {
+    let db = fresh_sqlite().await;
+    db.store.ready().await.unwrap();
+    let pool = sqlite_pool(&db.url).await;
+    sqlx::query("DELETE FROM _sqlx_migrations")
+        .execute(&pool)
+        .await
+        .unwrap();
+    assert!(matches!(
+        db.store.ready().await,
+        Err(StoreError::Backend(_))
+    ));
+}
+
+#[tokio::test]
+async fn corrupt_rows_surface_as_corrupt() {
+    let db = fresh_sqlite().await;
+    let (user, account) = db
+        .store
+        .sign_up(NewSignup {
+            user: NewUser {
+                id: UserId::new(),
+                email: Email::parse("corrupt@example.com").unwrap(),
+                name: "C".into(),
+                password_hash: None,
+                google_subject: None,
+            },
+            account_id: AccountId::new(),
+            profile: BusinessProfile {
+                business_name: "C".into(),
+                ..Default::default()
+            },
+        })
+        .await
+        .unwrap();
+    let pool = sqlite_pool(&db.url).await;
+    sqlx::query("UPDATE memberships SET role = 'emperor' WHERE user_id = $1")
+        .bind(user.id.to_string())
+        .execute(&pool)
+        .await
+        .unwrap();
+    assert!(matches!(
+        db.store.get_membership(account.id, user.id).await,
+        Err(StoreError::Corrupt(_))
+    ));
+}

@@ -1,0 +1,62 @@
+//! One test per contract function, each on a fresh SQLite database and, when
+//! `LEADLINE_TEST_DATABASE_URL` is set, on a fresh PostgreSQL database too.
+
+use leadline_store::contract;
+use leadline_store_sql::testing::{fresh_postgres, fresh_sqlite};
+
+macro_rules! contract_tests {
+    ($($name:ident),* $(,)?) => {
+        $(
+            #[tokio::test]
+            async fn $name() {
+                let db = fresh_sqlite().await;
+                contract::$name(&*db.store).await;
+                if let Some(db) = fresh_postgres().await {
+                    contract::$name(&*db.store).await;
+                }
+            }
+        )*
+
+        const COVERED: &[&str] = &[$(stringify!($name)),*];
+    };
+}
+
+contract_tests!(
+    sign_up_creates_user_account_and_owner,
+    sign_up_duplicate_email_conflicts_and_leaves_nothing,
+    create_account_adds_an_owned_account,
+    profile_update_round_trips,
+    account_status_changes,
+    list_and_delete_accounts_keeps_audit,
+    users_by_email_and_google_subject,
+    memberships_and_last_owner_protection,
+    sessions_expire_touch_switch_and_delete,
+    invitations_pending_token_accept_revoke,
+    api_keys_lookup_touch_revoke,
+    secrets_upsert_list_and_rotation,
+    audit_chain_verifies_and_pages,
+    password_reset_single_use_and_expiry,
+    login_throttle_window_and_clear,
+    compliance_history_state_and_suppression,
+    tenant_isolation,
+    health_is_ready,
+);
+
+#[test]
+fn every_contract_function_has_a_test() {
+    let listed: Vec<&str> = contract::ALL.iter().map(|(name, _)| *name).collect();
+    assert_eq!(
+        listed, COVERED,
+        "add new contract functions to contract_tests!"
+    );
+}
+
+/// The whole suite on one database: no contract test may assume it runs alone.
+#[tokio::test]
+async fn whole_suite_shares_one_database() {
+    let db = fresh_sqlite().await;
+    contract::run_all(&*db.store).await;
+    if let Some(db) = fresh_postgres().await {
+        contract::run_all(&*db.store).await;
+    }
+}

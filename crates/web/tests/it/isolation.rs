@@ -1,0 +1,121 @@
+//! Tenant isolation: with account B's session and API key, every route that takes an id answers
+//! 404 for account A's ids, and A's data is untouched afterwards.
+
+use crate::helpers::*;
+use reqwest::Method;
+use serde_json::json;
+
+#[tokio::test]
+async fn every_route_answers_404_for_another_accounts_ids() {
+    let app = TestApp::spawn().await;
+    let a = app.signed_up("Account A", "a@example.com").await;
+    let a_key = api_key(&a, "a-key", "admin").await;
+    a.post_form(
+        "/app/team/invite",
+        &[("email", "invitee@example.com"), ("role", "agent")],
+    )
+    .await;
+    let store = &app.db.store;
+    let a_account = store.list_accounts().await.unwrap()[0].id;
+    let a_user = store
+        .find_user_by_email(&leadline_domain::Email::parse("a@example.com").unwrap())
+        .await
+        .unwrap()
+        .unwrap()
+        .id
+        .to_string();
+    let a_inv = store.list_invitations(a_account).await.unwrap()[0]
+        .id
+        .to_string();
+    let a_key_id = store.list_api_keys(a_account).await.unwrap()[0]
+        .id
+        .to_string();
+
+    let b = app.signed_up("Account B", "b@example.com").await;
+    let b_api = Api::new(&app, &api_key(&b, "b-key", "owner").await);
+
+    // Dashboard routes.
+    let page_posts: Vec<(String, Vec<(&str, &str)>)> = vec![
+        (format!("/app/team/{a_user}/role"), vec![("role", "viewer")]),
+        (format!("/app/team/{a_user}/remove"), vec![]),
+        (format!("/app/invitations/{a_inv}/revoke"), vec![]),
+        (format!("/app/api-keys/{a_key_id}/revoke"), vec![]),
+        (
+            "/app/switch".to_owned(),
+            vec![(
+                "account_id",
+                &*Box::leak(a_account.to_string().into_boxed_str()),
+            )],
+        ),
+    ];
+    for (path, fields) in &page_posts {
+        let r = b.post_form(path, fields).await;
+        assert_eq!(r.status(), 404, "POST {path} with B's session");
+    }
+
+    // API routes with ids. Every parameterised path in the OpenAPI document must be swept here.
+    let api_calls: Vec<(Method, String, Option<serde_json::Value>)> = vec![
+        (
+            Method::PATCH,
+            format!("/users/{a_user}"),
+            Some(json!({"role": "viewer"})),
+        ),
+        (Method::DELETE, format!("/users/{a_user}"), None),
+        (Method::DELETE, format!("/invitations/{a_inv}"), None),
+        (Method::DELETE, format!("/api-keys/{a_key_id}"), None),
+    ];
+    let doc: serde_json::Value =
+        serde_json::from_str(&leadline_web::api::openapi_document()).unwrap();
+    for (path, ops) in doc["paths"].as_object().unwrap() {
+        if !path.contains('{') {
+            continue;
+        }
+        for method in ops.as_object().unwrap().keys() {
+            let prefix = path
+                .trim_start_matches("/api/v1")
+                .split('{')
+                .next()
+                .unwrap()
+                .to_owned();
+            let covered = api_calls
+                .iter()
+                .any(|(m, p, _)| m.as_str().eq_ignore_ascii_case(method) && p.starts_with(&prefix));
+            assert!(covered, "{method} {path} is not in the isolation sweep");
+        }
+    }
+    for (method, path, body) in &api_calls {
+        let mut req = b_api.req(method.clone(), path);
+        if let Some(body) = body {
+            req = req.json(body);
+        }
+        let r = req.send().await.unwrap();
+        assert_eq!(r.status(), 404, "{method} {path} with B's key");
+        let body: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "not_found");
+    }
+
+    // B's listings show none of A's data.
+    let (_, users) = b_api.get_json("/users").await;
+    assert!(!users.to_string().contains("a@example.com"));
+    let (_, invs) = b_api.get_json("/invitations").await;
+    assert!(!invs.to_string().contains("invitee@example.com"));
+    let (_, keys) = b_api.get_json("/api-keys").await;
+    assert!(!keys.to_string().contains("a-key"));
+    let (_, audit) = b_api.get_json("/audit").await;
+    assert!(!audit.to_string().contains(&a_account.to_string()));
+    assert!(
+        !b.get_text("/app/team")
+            .await
+            .contains("invitee@example.com")
+    );
+    assert!(!b.get_text("/app/audit").await.contains("a-key"));
+
+    // A is untouched.
+    let a_api = Api::new(&app, &a_key);
+    let (status, users) = a_api.get_json("/users").await;
+    assert_eq!(status, 200, "A's key still works");
+    assert_eq!(users[0]["role"], "owner");
+    let (_, invs) = a_api.get_json("/invitations").await;
+    assert_eq!(invs[0]["state"], "pending");
+    assert!(a.get_text("/app").await.contains("Account A"));
+}

@@ -1,0 +1,15 @@
+//! Integration tests for the web layer: each test boots the real application on 127.0.0.1:0
+//! with a fresh database (SQLite, or PostgreSQL when LEADLINE_TEST_DATABASE_URL is set) and a
+//! mailer that captures messages, then drives it over HTTP like a browser or API client would.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod api;
+mod auth;
+mod browser;
+mod helpers;
+mod isolation;
+mod mail;
+mod oidc;
+mod ops;
+mod secrets;
+mod team;
