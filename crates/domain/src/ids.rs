@@ -75,3 +75,23 @@ id_type!(
     /// A consent, opt-out or suppression event.
     EventId
 );
+id_type!(
+    /// A messaging channel: a number or handle on a provider.
+    ChannelId
+);
+id_type!(
+    /// A lead (end user) of an account.
+    LeadId
+);
+id_type!(
+    /// A conversation between a lead and an account on one channel.
+    ConversationId
+);
+id_type!(
+    /// One inbound or outbound message.
+    MessageId
+);
+id_type!(
+    /// A background job.
+    JobId
+);

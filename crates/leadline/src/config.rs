@@ -201,7 +201,10 @@ mod tests {
         let err = with("smtp://mailer:hunter2@mail.example.com?tls=sometimes", None)
             .smtp()
             .unwrap_err();
-        assert!(err.contains("`smtp_url`") && err.contains("LEADLINE_SMTP_URL"), "{err}");
+        assert!(
+            err.contains("`smtp_url`") && err.contains("LEADLINE_SMTP_URL"),
+            "{err}"
+        );
         assert!(!err.contains("hunter2"), "{err}");
         let err = with("smtp://relay.internal", Some("no reply"))
             .smtp()

@@ -82,6 +82,16 @@ enum AdminCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Set an account's status: active, past_due, suspended or terminated (audited).
+    SetStatus {
+        #[command(flatten)]
+        location: Location,
+        /// The account id (see `list-accounts`).
+        #[arg(long)]
+        account: String,
+        #[arg(long)]
+        status: String,
+    },
     /// Check every account's audit-log hash chain and name the first broken entry.
     AuditVerify {
         #[command(flatten)]
@@ -111,6 +121,7 @@ fn main() -> ExitCode {
         | Command::Admin(
             AdminCommand::CreateAdmin { location, .. }
             | AdminCommand::ListAccounts { location, .. }
+            | AdminCommand::SetStatus { location, .. }
             | AdminCommand::AuditVerify { location },
         )
         | Command::Keys(KeysCommand::Rotate { location }) => Overrides {
@@ -273,20 +284,24 @@ async fn serve(config: Config) -> anyhow::Result<ExitCode> {
             issuer,
         });
     }
-    let mailer: Arc<dyn leadline_web::mail::Mailer> =
-        match config.smtp().map_err(|e| anyhow::anyhow!(e))? {
-            Some(smtp) => {
-                tracing::info!(server = %smtp.server(), security = %smtp.security(), from = %smtp.from(), "emails are sent through SMTP");
-                if smtp.password_may_travel_in_clear() {
-                    tracing::warn!(server = %smtp.server(), "the SMTP password is sent without TLS; add ?tls=required or use smtps://");
-                }
-                Arc::new(leadline_web::mail::SmtpMailer::new(smtp))
+    let mailer: Arc<dyn leadline_web::mail::Mailer> = match config
+        .smtp()
+        .map_err(|e| anyhow::anyhow!(e))?
+    {
+        Some(smtp) => {
+            tracing::info!(server = %smtp.server(), security = %smtp.security(), from = %smtp.from(), "emails are sent through SMTP");
+            if smtp.password_may_travel_in_clear() {
+                tracing::warn!(server = %smtp.server(), "the SMTP password is sent without TLS; add ?tls=required or use smtps://");
             }
-            None => {
-                tracing::info!("no SMTP server configured (smtp_url); reset and invitation emails are written to the log");
-                Arc::new(leadline_web::mail::LogMailer)
-            }
-        };
+            Arc::new(leadline_web::mail::SmtpMailer::new(smtp))
+        }
+        None => {
+            tracing::info!(
+                "no SMTP server configured (smtp_url); reset and invitation emails are written to the log"
+            );
+            Arc::new(leadline_web::mail::LogMailer)
+        }
+    };
     let secrets = Arc::new(SecretsService::new(store.clone(), ring));
     let state = leadline_web::AppState::new(store.clone(), secrets, web, mailer);
 
@@ -305,35 +320,34 @@ async fn serve(config: Config) -> anyhow::Result<ExitCode> {
         }
     });
 
+    let shutdown = shutdown_signal()?;
     println!("leadline is running at {public_url}");
     println!("  data directory: {}", config.data_dir.display());
     println!("  database:       {}", url.redacted());
     tracing::info!(address = %local, startup_ms = started.elapsed().as_millis() as u64, "listening");
-    leadline_web::serve(listener, state, shutdown_signal()).await?;
+    leadline_web::serve(listener, state, shutdown).await?;
     tracing::info!("stopped");
     Ok(ExitCode::SUCCESS)
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// Resolves on Ctrl-C or SIGTERM. The handlers are installed when this is called, not when the
+/// future is first polled, so a signal that arrives right after start-up is not lost.
+fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
     #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    Ok(async move {
+        #[cfg(unix)]
+        let term = async move {
+            term.recv().await;
+        };
+        #[cfg(not(unix))]
+        let term = std::future::pending::<()>();
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {},
+            () = term => {},
         }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = term => {},
-    }
-    tracing::info!("shutting down: finishing in-flight requests");
+        tracing::info!("shutting down: finishing in-flight requests");
+    })
 }
 
 async fn admin(cmd: AdminCommand, config: Config) -> anyhow::Result<ExitCode> {
@@ -399,6 +413,37 @@ async fn admin(cmd: AdminCommand, config: Config) -> anyhow::Result<ExitCode> {
             if !json {
                 println!("{} accounts", accounts.len());
             }
+            Ok(ExitCode::SUCCESS)
+        }
+        AdminCommand::SetStatus {
+            account, status, ..
+        } => {
+            let id: leadline_domain::AccountId = account
+                .parse()
+                .map_err(|_| anyhow::anyhow!("--account: '{account}' is not an account id"))?;
+            let status: leadline_domain::AccountStatus = status.parse().map_err(|e: String| {
+                anyhow::anyhow!("--status: {e}; expected active, past_due, suspended or terminated")
+            })?;
+            let audit = leadline_store::NewAudit {
+                account_id: id,
+                actor: "system:cli".into(),
+                action: "account.status".into(),
+                details: serde_json::json!({ "status": status.as_str() }),
+            };
+            let updated =
+                store
+                    .set_account_status(id, status, audit)
+                    .await
+                    .map_err(|e| match e {
+                        leadline_store::StoreError::NotFound => {
+                            anyhow::anyhow!("--account: no account {id}")
+                        }
+                        other => other.into(),
+                    })?;
+            println!(
+                "{} is now {}",
+                updated.profile.business_name, updated.status
+            );
             Ok(ExitCode::SUCCESS)
         }
         AdminCommand::AuditVerify { .. } => {

@@ -11,6 +11,7 @@
 //! - Tokens (sessions, invitations, API keys, password resets) are stored only as SHA-256 hashes.
 
 pub mod error;
+pub mod messaging;
 pub mod records;
 pub mod traits;
 
@@ -18,6 +19,7 @@ pub mod traits;
 pub mod contract;
 
 pub use error::StoreError;
+pub use messaging::*;
 pub use records::*;
 pub use traits::*;
 

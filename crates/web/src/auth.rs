@@ -65,6 +65,20 @@ pub async fn start_session(
     Ok(set_cookie(state, SESSION_COOKIE, &token, idle.as_secs()))
 }
 
+/// Starts a session in the user's first account (the usual landing after any sign-in).
+pub async fn start_session_in_first_account(
+    state: &AppState,
+    user: UserId,
+) -> Result<String, AppError> {
+    let first = state
+        .store
+        .memberships_of_user(user)
+        .await?
+        .first()
+        .map(|m| m.account_id);
+    start_session(state, user, first).await
+}
+
 pub fn clear_session_cookie(state: &AppState) -> String {
     set_cookie(state, SESSION_COOKIE, "", 0)
 }
@@ -287,11 +301,17 @@ impl FromRequestParts<AppState> for ApiCtx {
             ));
         };
         let account = state.store.get_account(key.account_id).await?;
-        if matches!(account.status, AccountStatus::Suspended | AccountStatus::Terminated) {
+        if matches!(
+            account.status,
+            AccountStatus::Suspended | AccountStatus::Terminated
+        ) {
             return Err(AppError::new(
                 axum::http::StatusCode::FORBIDDEN,
                 "account_inactive",
-                format!("This account is {}; the API is unavailable until it is reactivated.", account.status),
+                format!(
+                    "This account is {}; the API is unavailable until it is reactivated.",
+                    account.status
+                ),
             ));
         }
         let now = Timestamp::now();

@@ -187,7 +187,8 @@ impl SmtpConfig {
     /// Whether a password is configured and may cross the network unencrypted (plain
     /// `smtp://`, or `tls=opportunistic` against a server that offers no STARTTLS).
     pub fn password_may_travel_in_clear(&self) -> bool {
-        self.password.is_some() && matches!(
+        self.password.is_some()
+            && matches!(
                 self.security,
                 SmtpSecurity::None | SmtpSecurity::StartTlsIfOffered
             )

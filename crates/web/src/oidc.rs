@@ -106,11 +106,7 @@ pub async fn callback(
     match finish(&state, google, &flow, &q, &ip).await {
         Ok(response) => response,
         // The flow was answered; it is spent either way.
-        Err(e) => (
-            [(SET_COOKIE, clear_flow_cookie(&state))],
-            error_page(e),
-        )
-            .into_response(),
+        Err(e) => ([(SET_COOKIE, clear_flow_cookie(&state))], error_page(e)).into_response(),
     }
 }
 
@@ -475,7 +471,9 @@ impl Provider {
     }
 
     /// Verifies an ID token with the cached keys, refetching them once if the token names a
-    /// key we do not have (the provider rotates its keys).
+    /// key we do not have (the provider rotates its keys). Tokens only arrive here from the
+    /// token endpoint, after redeeming a code with our client secret, so outsiders cannot use
+    /// unknown key ids to make us hammer the JWKS.
     async fn verify(
         &self,
         http: &reqwest::Client,
@@ -669,7 +667,9 @@ fn verify_id_token(
     let header: Header = decode_segment(header_b64)?;
     // The algorithm is fixed by us, never chosen by the token ("none", HS256 with the public key).
     if header.alg != "RS256" {
-        return Err(TokenInvalid::Algorithm(header.alg.chars().take(16).collect()));
+        return Err(TokenInvalid::Algorithm(
+            header.alg.chars().take(16).collect(),
+        ));
     }
     let key = match header.kid.as_deref() {
         Some(kid) => keys.iter().find(|k| k.kid.as_deref() == Some(kid)),
@@ -701,7 +701,7 @@ fn verify_id_token(
         // With several audiences the token must have been issued to us (OIDC Core 3.1.3.7).
         Audience::Many(auds) => auds.iter().any(ours) && claims.azp.as_ref().is_some_and(ours),
     };
-    if false && !audience_ok || claims.azp.as_ref().is_some_and(|azp| !ours(azp)) {
+    if !audience_ok || claims.azp.as_ref().is_some_and(|azp| !ours(azp)) {
         return Err(TokenInvalid::Audience);
     }
     if claims.exp + CLOCK_SKEW_SECS <= expected.now {
@@ -717,10 +717,8 @@ fn verify_id_token(
     if !nonce_ok {
         return Err(TokenInvalid::Nonce);
     }
-    let email_verified = matches!(
-        claims.email_verified,
-        Some(Flag::Bool(true))
-    ) || matches!(&claims.email_verified, Some(Flag::Text(t)) if t == "true");
+    let email_verified = matches!(claims.email_verified, Some(Flag::Bool(true)))
+        || matches!(&claims.email_verified, Some(Flag::Text(t)) if t == "true");
     Ok(Identity {
         subject: claims.sub,
         email: claims.email,

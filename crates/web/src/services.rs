@@ -590,11 +590,18 @@ pub async fn request_password_reset(
     let body = format!(
         "Someone asked to reset the leadline password for {email}.\n\nChoose a new password: {link}\n\nThe link works once and expires in one hour. If it was not you, ignore this email."
     );
-    state
-        .mailer
-        .send(email.as_str(), "Reset your leadline password", &body)
-        .await
-        .map_err(AppError::internal)
+    // Sent in the background: the answer must not depend on whether (or how slowly) mail goes
+    // out for this address, or the page would reveal which emails are registered.
+    let mailer = state.mailer.clone();
+    tokio::spawn(async move {
+        if let Err(e) = mailer
+            .send(email.as_str(), "Reset your leadline password", &body)
+            .await
+        {
+            tracing::error!(error = %e, "password reset email not sent");
+        }
+    });
+    Ok(state.mailer.delivery_kind())
 }
 
 pub async fn reset_password(state: &AppState, token: &str, new: &str) -> Result<User, AppError> {

@@ -58,8 +58,10 @@ fn serve_starts_with_defaults_and_stops_on_sigterm() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let first = BufReader::new(stdout).lines().next().unwrap().unwrap();
+    // Keep reading stdout until the end: dropping the pipe early would make the server's
+    // later prints fail with a broken pipe.
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = lines.next().unwrap().unwrap();
     assert_eq!(
         first,
         format!("leadline is running at http://127.0.0.1:{port}/")
@@ -85,7 +87,8 @@ fn serve_starts_with_defaults_and_stops_on_sigterm() {
         waited += 1;
     }
     let status = child.try_wait().unwrap().expect("stopped after SIGTERM");
-    assert!(status.success());
+    assert!(status.success(), "{status}");
+    drop(lines);
 }
 
 #[test]
@@ -224,8 +227,10 @@ fn serve(data: &str) -> (std::process::Child, String) {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    BufReader::new(stdout).lines().next().unwrap().unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    lines.next().unwrap().unwrap();
+    // Drain the rest in the background so the server never writes to a closed pipe.
+    std::thread::spawn(move || lines.for_each(drop));
     (child, format!("http://127.0.0.1:{port}"))
 }
 
@@ -323,4 +328,21 @@ fn audit_verify_names_the_first_tampered_entry_and_keys_rotate() {
         .filter(|l| !l.starts_with('#'))
         .count();
     assert_eq!(keys_after, keys_before + 1, "old keys stay in the ring");
+}
+
+#[test]
+fn bad_smtp_url_is_refused_naming_the_setting() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = leadline()
+        .current_dir(dir.path())
+        .env("LEADLINE_SMTP_URL", "notaurl")
+        .args(["serve", "--bind", &format!("127.0.0.1:{}", free_port())])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("smtp_url") && err.contains("LEADLINE_SMTP_URL"),
+        "{err}"
+    );
 }

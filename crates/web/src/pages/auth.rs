@@ -1,7 +1,9 @@
 //! Public pages: sign up, sign in, sign out, password reset, and accepting an invitation.
 
 use super::{FormState, PageResult, render, render_status};
-use crate::auth::{SignedIn, clear_session_cookie, client_ip, start_session};
+use crate::auth::{
+    SignedIn, clear_session_cookie, client_ip, start_session, start_session_in_first_account,
+};
 use crate::csrf::CsrfToken;
 use crate::error::AppError;
 use crate::mail::Delivery;
@@ -125,13 +127,7 @@ pub async fn signin_submit(
     let next = safe_next(input.next.as_deref()).to_owned();
     match services::sign_in(&state, &input.email, &input.password, &ip).await {
         Ok(user) => {
-            let first = state
-                .store
-                .memberships_of_user(user.id)
-                .await?
-                .first()
-                .map(|m| m.account_id);
-            let cookie = start_session(&state, user.id, first).await?;
+            let cookie = start_session_in_first_account(&state, user.id).await?;
             Ok(redirect_with_cookie(&next, cookie))
         }
         Err(e) if e.status.is_client_error() => {
@@ -237,13 +233,7 @@ pub async fn reset_submit(
 ) -> PageResult {
     match services::reset_password(&state, &token, &input.password).await {
         Ok(user) => {
-            let first = state
-                .store
-                .memberships_of_user(user.id)
-                .await?
-                .first()
-                .map(|m| m.account_id);
-            let cookie = start_session(&state, user.id, first).await?;
+            let cookie = start_session_in_first_account(&state, user.id).await?;
             Ok(redirect_with_cookie("/app?notice=password_reset", cookie))
         }
         Err(e) if e.status.is_client_error() => {
@@ -352,13 +342,7 @@ pub async fn invite_submit(
         .await
     {
         Ok(new_user) => {
-            let account = state
-                .store
-                .memberships_of_user(new_user.id)
-                .await?
-                .first()
-                .map(|m| m.account_id);
-            let cookie = start_session(&state, new_user.id, account).await?;
+            let cookie = start_session_in_first_account(&state, new_user.id).await?;
             Ok(redirect_with_cookie("/app?notice=joined", cookie))
         }
         Err(e) if e.status.is_client_error() && e.status != StatusCode::NOT_FOUND => {

@@ -209,7 +209,8 @@ impl Chrome {
             nav,
             notice: notice.and_then(notice_text),
             platform_admin: ctx.user.is_platform_admin,
-            inactive_status: (ctx.account.status != leadline_domain::AccountStatus::Active).then(|| ctx.account.status.to_string()),
+            inactive_status: (ctx.account.status != leadline_domain::AccountStatus::Active)
+                .then(|| ctx.account.status.to_string()),
         }
     }
     /// Admins and owners manage settings; agents and viewers see them read-only.

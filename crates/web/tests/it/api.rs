@@ -206,9 +206,25 @@ async fn suspended_accounts_cannot_use_the_api_and_see_why() {
     let api = Api::new(&app, &api_key(&b, "k", "admin").await);
     assert_eq!(api.get_json("/profile").await.0, 200);
     let account = app.db.store.list_accounts().await.unwrap()[0].id;
-    let audit = leadline_store::NewAudit { account_id: account, actor: "system".into(), action: "account.status".into(), details: json!({"to": "suspended"}) };
-    app.db.store.set_account_status(account, leadline_domain::AccountStatus::Suspended, audit).await.unwrap();
+    let audit = leadline_store::NewAudit {
+        account_id: account,
+        actor: "system".into(),
+        action: "account.status".into(),
+        details: json!({"to": "suspended"}),
+    };
+    app.db
+        .store
+        .set_account_status(account, leadline_domain::AccountStatus::Suspended, audit)
+        .await
+        .unwrap();
     let (status, body) = api.get_json("/profile").await;
-    assert_eq!((status, body["error"]["code"].as_str()), (403, Some("account_inactive")));
-    assert!(b.get_text("/app").await.contains("This account is <strong>suspended</strong>"));
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (403, Some("account_inactive"))
+    );
+    assert!(
+        b.get_text("/app")
+            .await
+            .contains("This account is <strong>suspended</strong>")
+    );
 }

@@ -429,7 +429,7 @@ async fn password_reset_by_one_time_link() {
             .all(|m| m.to != "nobody@example.com")
     );
 
-    let mail = app.last_mail_to("dana@example.com");
+    let mail = app.last_mail_to("dana@example.com").await;
     assert_eq!(mail.subject, "Reset your leadline password");
     let link = link_in(&mail.body);
     let path = link.trim_start_matches(&app.base).to_owned();

@@ -88,6 +88,20 @@ async fn connect(driver: &Driver) -> Client {
         .expect("connect to chromedriver")
 }
 
+/// Waits until the browser has navigated to `path` (clicks return before the next page loads).
+async fn wait_path(c: &Client, path: &str) {
+    for _ in 0..100 {
+        if c.current_url().await.unwrap().path() == path {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!(
+        "expected to reach {path}, still at {}",
+        c.current_url().await.unwrap()
+    );
+}
+
 async fn fill(c: &Client, css: &str, value: &str) {
     let el = c
         .find(Locator::Css(css))
@@ -98,7 +112,9 @@ async fn fill(c: &Client, css: &str, value: &str) {
 }
 
 async fn click(c: &Client, css: &str) {
-    c.find(Locator::Css(css))
+    c.wait()
+        .at_most(std::time::Duration::from_secs(10))
+        .for_element(Locator::Css(css))
         .await
         .unwrap_or_else(|e| panic!("{css}: {e}"))
         .click()
@@ -107,7 +123,9 @@ async fn click(c: &Client, css: &str) {
 }
 
 async fn text(c: &Client, css: &str) -> String {
-    c.find(Locator::Css(css))
+    c.wait()
+        .at_most(std::time::Duration::from_secs(10))
+        .for_element(Locator::Css(css))
         .await
         .unwrap_or_else(|e| panic!("{css}: {e}"))
         .text()
@@ -160,7 +178,7 @@ async fn a_new_user_signs_up_edits_the_profile_invites_and_uses_an_api_key() {
     );
     fill(&c, "#f-password", PASSWORD).await;
     click(&c, "button[type=submit]").await;
-    assert!(c.current_url().await.unwrap().path().starts_with("/app"));
+    wait_path(&c, "/app").await;
     assert!(text(&c, ".alert-ok").await.contains("Welcome"));
     shot(&c, "overview").await;
 
@@ -223,16 +241,12 @@ async fn a_new_user_signs_up_edits_the_profile_invites_and_uses_an_api_key() {
     shot(&c, "audit").await;
 
     click(&c, ".topbar form button").await;
-    assert_eq!(c.current_url().await.unwrap().path(), "/signin");
+    wait_path(&c, "/signin").await;
     c.goto(&app.url("/app")).await.unwrap();
-    assert_eq!(
-        c.current_url().await.unwrap().path(),
-        "/signin",
-        "signed out for real"
-    );
+    wait_path(&c, "/signin").await;
     fill(&c, "#f-email", "dana@acme.example").await;
     fill(&c, "#f-password", PASSWORD).await;
     click(&c, "button[type=submit]").await;
-    assert_eq!(c.current_url().await.unwrap().path(), "/app");
+    wait_path(&c, "/app").await;
     c.close().await.unwrap();
 }

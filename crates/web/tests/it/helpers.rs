@@ -113,16 +113,24 @@ impl TestApp {
         }
     }
 
-    pub fn last_mail_to(&self, to: &str) -> SentMail {
-        self.mailer
-            .sent
-            .lock()
-            .unwrap()
-            .iter()
-            .rev()
-            .find(|m| m.to == to)
-            .cloned()
-            .unwrap_or_else(|| panic!("no mail to {to}"))
+    /// The newest mail to `to`, waiting briefly: some mail is sent in the background.
+    pub async fn last_mail_to(&self, to: &str) -> SentMail {
+        for _ in 0..100 {
+            if let Some(m) = self
+                .mailer
+                .sent
+                .lock()
+                .unwrap()
+                .iter()
+                .rev()
+                .find(|m| m.to == to)
+                .cloned()
+            {
+                return m;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        panic!("no mail to {to}")
     }
 
     /// Signs up a new business and returns the signed-in browser.

@@ -233,7 +233,10 @@ async fn smtp_mailer_delivers_plain_text_with_the_standard_headers() {
 async fn credentials_in_the_url_are_sent_with_auth() {
     let smtp = MockSmtp::start().await;
     // Reserved characters in the URL are percent-encoded; the server gets them decoded.
-    let mailer = smtp.mailer("mailer%40leadline.test:s3cret%21pw@", "no-reply@leadline.test");
+    let mailer = smtp.mailer(
+        "mailer%40leadline.test:s3cret%21pw@",
+        "no-reply@leadline.test",
+    );
     mailer
         .send("dana@example.com", "Hello", "Hello Dana")
         .await
@@ -338,7 +341,15 @@ async fn password_reset_email_goes_out_through_smtp() {
     assert_eq!(r.status(), 200);
     assert!(r.text().await.unwrap().contains("reset link is on its way"));
 
-    let got = smtp.messages();
+    // The reset email is sent in the background; give it a moment to arrive.
+    let mut got = smtp.messages();
+    for _ in 0..100 {
+        if got.iter().any(|m| m.rcpt_to == ["<dana@example.com>"]) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        got = smtp.messages();
+    }
     let m = got
         .iter()
         .find(|m| m.rcpt_to == ["<dana@example.com>"])

@@ -157,7 +157,11 @@ async fn authorize(
         && !param("state").is_empty()
         && !param("nonce").is_empty();
     if !well_formed {
-        return (StatusCode::BAD_REQUEST, format!("bad authorize request: {q:?}")).into_response();
+        return (
+            StatusCode::BAD_REQUEST,
+            format!("bad authorize request: {q:?}"),
+        )
+            .into_response();
     }
     let code = leadline_app::tokens::generate();
     s.lock().unwrap().grants.insert(
@@ -443,12 +447,33 @@ async fn next_is_honoured_and_off_site_next_is_ignored() {
     let r = google_sign_in(&app, &mock, &b, "/app/team").await;
     assert_eq!(r.status(), 303);
     assert_eq!(location(&r), "/app/team");
-    for evil in ["//evil.example/x", "https://evil.example/", "/\\evil.example"] {
+    for evil in [
+        "//evil.example/x",
+        "https://evil.example/",
+        "/\\evil.example",
+    ] {
         let b = app.browser();
         let r = google_sign_in(&app, &mock, &b, evil).await;
         assert_eq!(r.status(), 303, "{evil}");
         assert_eq!(location(&r), "/app", "{evil}");
     }
+    // Even a flow cookie planted with an off-site destination only ever leads on-site.
+    let b = app.browser();
+    let callback = consent(&app, &mock, &b, "/app").await;
+    let flow = b.cookie("ll_oidc").unwrap();
+    let (secrets, _next) = flow.rsplit_once('.').unwrap();
+    let planted = format!("{secrets}.{}", URL_SAFE_NO_PAD.encode("//evil.example/"));
+    let r = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .get(&callback)
+        .header("cookie", format!("ll_oidc={planted}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    assert_eq!(location(&r), "/app");
 }
 
 #[tokio::test]
@@ -525,7 +550,8 @@ async fn provider_error_is_shown() {
 async fn token_endpoint_refusal_is_401() {
     let mock = MockProvider::start().await;
     let issuer = mock.issuer.clone();
-    let app = TestApp::spawn_with(|c| c.google = Some(google_config(&issuer, "wrong-secret"))).await;
+    let app =
+        TestApp::spawn_with(|c| c.google = Some(google_config(&issuer, "wrong-secret"))).await;
     app.signed_up("Acme Insurance", "dana@example.com").await;
     let b = app.browser();
     let r = google_sign_in(&app, &mock, &b, "/app").await;
@@ -540,6 +566,7 @@ async fn wrong_audience_is_refused() {
     let b = app.browser();
     let r = google_sign_in(&app, &mock, &b, "/app").await;
     assert_refused(&b, r, 401, "could not be verified").await;
+    assert_eq!(b.cookie("ll_oidc"), None, "an answered flow is spent");
     assert_eq!(dana(&app).await.google_subject, None);
 }
 
@@ -549,6 +576,14 @@ async fn several_audiences_need_us_as_authorized_party() {
     mock.tweak(|c| {
         c["aud"] = json!([CLIENT_ID, "someone-else"]);
         c["azp"] = json!("someone-else");
+    });
+    let b = app.browser();
+    let r = google_sign_in(&app, &mock, &b, "/app").await;
+    assert_refused(&b, r, 401, "could not be verified").await;
+
+    mock.tweak(|c| {
+        c["aud"] = json!([CLIENT_ID, "someone-else"]);
+        c.as_object_mut().unwrap().remove("azp");
     });
     let b = app.browser();
     let r = google_sign_in(&app, &mock, &b, "/app").await;
@@ -740,9 +775,7 @@ async fn not_configured_is_404_and_hides_the_button() {
     let b = app.browser();
     assert_eq!(b.get("/auth/google/start?next=/app").await.status(), 404);
     assert_eq!(
-        b.get("/auth/google/callback?code=x&state=y")
-            .await
-            .status(),
+        b.get("/auth/google/callback?code=x&state=y").await.status(),
         404
     );
     assert!(!b.get_text("/signin").await.contains("/auth/google/start"));

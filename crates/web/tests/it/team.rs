@@ -50,7 +50,7 @@ async fn invite(app: &TestApp, b: &Browser, email: &str, role: &str) -> String {
         .await;
     assert_eq!(r.status(), 200, "invite");
     assert!(r.text().await.unwrap().contains(email));
-    link_in(&app.last_mail_to(email).body)
+    link_in(&app.last_mail_to(email).await.body)
         .trim_start_matches(&app.base)
         .to_owned()
 }
