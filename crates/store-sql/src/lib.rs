@@ -8,6 +8,7 @@
 //! signed in with no current account, and keeps its audit log.
 
 mod db_error;
+mod messaging_impl;
 mod postgres;
 mod rows;
 mod sqlite;

@@ -1,5 +1,6 @@
 //! The PostgreSQL backend: the pool, and serialising one account's audited writes with a
-//! transaction-scoped advisory lock so audit sequence numbers and last-owner checks never race.
+//! transaction-scoped advisory lock so audit sequence numbers and last-owner checks never race,
+//! and claiming outbox rows and jobs with `FOR UPDATE SKIP LOCKED`.
 
 use crate::db_error::db_err;
 use crate::url::DatabaseUrl;
@@ -22,6 +23,10 @@ pub(crate) struct PgStore {
 
 impl PgStore {
     const BACKEND: &'static str = "postgres";
+    /// Appended to the query that picks outbox rows and jobs to claim: concurrent claimers lock
+    /// the rows they pick and pass over rows another claimer holds, so none is claimed twice
+    /// and nobody waits.
+    const CLAIM_LOCK: &'static str = " FOR UPDATE SKIP LOCKED";
 
     pub(crate) async fn open(url: &DatabaseUrl) -> StoreResult<Self> {
         let options = PgConnectOptions::from_str(url.expose())

@@ -5,9 +5,10 @@
 use jiff::Timestamp;
 use leadline_domain::{BusinessProfile, E164Phone, Email, Role};
 use leadline_store::{
-    Account, ApiKey, AuditEntry, ComplianceEvent, ComplianceEventKind, ContactCompliance,
-    Invitation, InvitationState, Member, Membership, MembershipWithAccount, SecretRow, Session,
-    StoreError, StoreResult, User,
+    Account, ApiKey, AuditEntry, Author, Channel, ComplianceEvent, ComplianceEventKind,
+    ContactCompliance, Conversation, Direction, Invitation, InvitationState, Job, Lead, Member,
+    Membership, MembershipWithAccount, Message, MessageStatus, SecretRow, Session, StoreError,
+    StoreResult, User,
 };
 use std::fmt::Display;
 use std::str::FromStr;
@@ -423,4 +424,231 @@ pub(crate) fn fold_suppression(rows: Vec<(String, String)>) -> StoreResult<Vec<E
         .filter(|(_, suppressed)| *suppressed)
         .map(|(number, _)| phone(&number, "compliance_events.phone"))
         .collect()
+}
+
+// ---- messaging ----
+
+fn json_as<T: serde::de::DeserializeOwned>(raw: &str, column: &str) -> StoreResult<T> {
+    serde_json::from_str(raw).map_err(|e| corrupt(column, e))
+}
+
+fn opt_json(raw: Option<String>, column: &str) -> StoreResult<Option<serde_json::Value>> {
+    raw.map(|raw| json(&raw, column)).transpose()
+}
+
+/// The stored form of an optional JSON value.
+pub(crate) fn opt_json_text(value: Option<&serde_json::Value>) -> StoreResult<Option<String>> {
+    value.map(json_text).transpose()
+}
+
+pub(crate) fn direction_str(direction: Direction) -> &'static str {
+    match direction {
+        Direction::Inbound => "inbound",
+        Direction::Outbound => "outbound",
+    }
+}
+
+fn direction(raw: &str) -> StoreResult<Direction> {
+    match raw {
+        "inbound" => Ok(Direction::Inbound),
+        "outbound" => Ok(Direction::Outbound),
+        other => Err(corrupt(
+            "messages.direction",
+            format!("unknown direction '{other}'"),
+        )),
+    }
+}
+
+/// The `kind` tag of an author, as the `messages.author_kind` column keeps it.
+pub(crate) fn author_kind(author: &Author) -> &'static str {
+    match author {
+        Author::Lead => "lead",
+        Author::Ai => "ai",
+        Author::Human { .. } => "human",
+        Author::System => "system",
+        Author::Sequence { .. } => "sequence",
+    }
+}
+
+fn message_status(raw: &str) -> StoreResult<MessageStatus> {
+    MessageStatus::parse(raw)
+        .ok_or_else(|| corrupt("messages.status", format!("unknown status '{raw}'")))
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct ChannelRow {
+    id: String,
+    account_id: String,
+    provider: String,
+    name: String,
+    address: String,
+    webhook_token: String,
+    settings: String,
+    send_rate_per_minute: i64,
+    enabled: bool,
+    last_webhook_at: Option<i64>,
+    created_at: i64,
+}
+
+impl ChannelRow {
+    pub(crate) fn into_record(self) -> StoreResult<Channel> {
+        Ok(Channel {
+            id: parse(&self.id, "channels.id")?,
+            account_id: parse(&self.account_id, "channels.account_id")?,
+            provider: self.provider,
+            name: self.name,
+            address: self.address,
+            webhook_token: self.webhook_token,
+            settings: json(&self.settings, "channels.settings")?,
+            send_rate_per_minute: u32::try_from(self.send_rate_per_minute)
+                .map_err(|e| corrupt("channels.send_rate_per_minute", e))?,
+            enabled: self.enabled,
+            last_webhook_at: opt_ts(self.last_webhook_at, "channels.last_webhook_at")?,
+            created_at: ts(self.created_at, "channels.created_at")?,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct LeadRow {
+    id: String,
+    account_id: String,
+    phone: String,
+    name: String,
+    email: Option<String>,
+    state: Option<String>,
+    time_zone: Option<String>,
+    stage: String,
+    score: Option<i32>,
+    intent: Option<String>,
+    owner: Option<String>,
+    tags: String,
+    fields: String,
+    created_at: i64,
+    updated_at: i64,
+}
+
+impl LeadRow {
+    pub(crate) fn into_record(self) -> StoreResult<Lead> {
+        Ok(Lead {
+            id: parse(&self.id, "leads.id")?,
+            account_id: parse(&self.account_id, "leads.account_id")?,
+            phone: phone(&self.phone, "leads.phone")?,
+            name: self.name,
+            email: self.email,
+            state: self.state,
+            time_zone: self.time_zone,
+            stage: self.stage,
+            score: self.score,
+            intent: self.intent,
+            owner: self.owner.map(|o| parse(&o, "leads.owner")).transpose()?,
+            tags: json_as(&self.tags, "leads.tags")?,
+            fields: json(&self.fields, "leads.fields")?,
+            created_at: ts(self.created_at, "leads.created_at")?,
+            updated_at: ts(self.updated_at, "leads.updated_at")?,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct ConversationRow {
+    id: String,
+    account_id: String,
+    lead_id: String,
+    channel_id: String,
+    ai_paused: bool,
+    needs_attention: bool,
+    unread: bool,
+    last_message_at: Option<i64>,
+    created_at: i64,
+}
+
+impl ConversationRow {
+    pub(crate) fn into_record(self) -> StoreResult<Conversation> {
+        Ok(Conversation {
+            id: parse(&self.id, "conversations.id")?,
+            account_id: parse(&self.account_id, "conversations.account_id")?,
+            lead_id: parse(&self.lead_id, "conversations.lead_id")?,
+            channel_id: parse(&self.channel_id, "conversations.channel_id")?,
+            ai_paused: self.ai_paused,
+            needs_attention: self.needs_attention,
+            unread: self.unread,
+            last_message_at: opt_ts(self.last_message_at, "conversations.last_message_at")?,
+            created_at: ts(self.created_at, "conversations.created_at")?,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct MessageRow {
+    id: String,
+    account_id: String,
+    conversation_id: String,
+    direction: String,
+    body: String,
+    media: String,
+    author: String,
+    status: String,
+    provider_message_id: Option<String>,
+    error_code: Option<String>,
+    segments: i32,
+    encoding: String,
+    gate: Option<String>,
+    idempotency_key: Option<String>,
+    due_at: Option<i64>,
+    attempts: i32,
+    created_at: i64,
+    sent_at: Option<i64>,
+}
+
+impl MessageRow {
+    pub(crate) fn into_record(self) -> StoreResult<Message> {
+        Ok(Message {
+            id: parse(&self.id, "messages.id")?,
+            account_id: parse(&self.account_id, "messages.account_id")?,
+            conversation_id: parse(&self.conversation_id, "messages.conversation_id")?,
+            direction: direction(&self.direction)?,
+            body: self.body,
+            media: json(&self.media, "messages.media")?,
+            author: json_as(&self.author, "messages.author")?,
+            status: message_status(&self.status)?,
+            provider_message_id: self.provider_message_id,
+            error_code: self.error_code,
+            segments: self.segments,
+            encoding: self.encoding,
+            gate: opt_json(self.gate, "messages.gate")?,
+            idempotency_key: self.idempotency_key,
+            due_at: opt_ts(self.due_at, "messages.due_at")?,
+            attempts: self.attempts,
+            created_at: ts(self.created_at, "messages.created_at")?,
+            sent_at: opt_ts(self.sent_at, "messages.sent_at")?,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct JobRow {
+    id: String,
+    account_id: String,
+    kind: String,
+    dedup_key: Option<String>,
+    payload: String,
+    run_at: i64,
+    attempts: i32,
+    last_error: Option<String>,
+}
+
+impl JobRow {
+    pub(crate) fn into_record(self) -> StoreResult<Job> {
+        Ok(Job {
+            id: parse(&self.id, "jobs.id")?,
+            account_id: parse(&self.account_id, "jobs.account_id")?,
+            kind: self.kind,
+            dedup_key: self.dedup_key,
+            payload: json(&self.payload, "jobs.payload")?,
+            run_at: ts(self.run_at, "jobs.run_at")?,
+            attempts: self.attempts,
+            last_error: self.last_error,
+        })
+    }
 }

@@ -1,7 +1,8 @@
 //! The SQLite backend: connection settings (WAL, `synchronous=NORMAL`, 5 s busy timeout, foreign
 //! keys) and its write rule: every write transaction starts with `BEGIN IMMEDIATE`, taking the
 //! single write lock up front. A deferred `BEGIN` that reads and then writes can fail with
-//! SQLITE_BUSY without waiting, whatever the busy timeout.
+//! SQLITE_BUSY without waiting, whatever the busy timeout. The same lock serialises claimers of
+//! the outbox and the job queue.
 
 use crate::db_error::db_err;
 use crate::url::DatabaseUrl;
@@ -52,6 +53,9 @@ pub(crate) async fn open_pool(url: &DatabaseUrl) -> StoreResult<SqlitePool> {
 
 impl SqliteStore {
     const BACKEND: &'static str = "sqlite";
+    /// Appended to the query that picks outbox rows and jobs to claim. Nothing here: the claim
+    /// runs inside `BEGIN IMMEDIATE`, which already keeps other claimers out until it commits.
+    const CLAIM_LOCK: &'static str = "";
 
     pub(crate) async fn open(url: &DatabaseUrl) -> StoreResult<Self> {
         Ok(Self {

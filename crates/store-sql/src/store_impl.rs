@@ -1,7 +1,9 @@
 //! The store, written once for both backends. `impl_store!(Type, Database)` expands the same SQL
 //! and logic for `SqliteStore` and `PgStore`. Each backend type supplies only what differs:
-//! `pool`, `BACKEND`, `migrator()`, `begin_write()` (how a write transaction starts) and
-//! `lock_account_writes()` (how audited writes of one account are serialised).
+//! `pool`, `BACKEND`, `migrator()`, `begin_write()` (how a write transaction starts),
+//! `lock_account_writes()` (how audited writes of one account are serialised) and `CLAIM_LOCK`
+//! (how concurrent claimers of queued work avoid each other; used by `messaging_impl`, whose
+//! messaging stores this macro expands too).
 //!
 //! SQL here must run unchanged on SQLite and PostgreSQL: `$N` placeholders, `RETURNING`,
 //! `ON CONFLICT`, no backend-specific functions. Every audited method takes the account's write
@@ -1024,6 +1026,8 @@ macro_rules! impl_store {
                 }
             }
         };
+
+        $crate::messaging_impl::impl_messaging!($store, $db);
     };
 }
 

@@ -5,13 +5,17 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use crate::{
-    Account, AuditEntry, ComplianceEventKind, ContactCompliance, Invitation, InvitationState,
-    Member, MembershipWithAccount, NewApiKey, NewAudit, NewComplianceEvent, NewInvitation,
-    NewSession, NewSignup, NewUser, SecretRow, Store, StoreError, StoreResult, User,
+    Account, AuditEntry, Author, Channel, ComplianceEventKind, ContactCompliance, Conversation,
+    Direction, InboundOutcome, Invitation, InvitationState, Job, Lead, LeadInput, Member,
+    MembershipWithAccount, Message, MessageStatus, NewApiKey, NewAudit, NewChannel,
+    NewComplianceEvent, NewInbound, NewInvitation, NewJob, NewOutbound, NewSession, NewSignup,
+    NewUser, OutboundWork, SecretRow, Store, StoreError, StoreResult, User,
 };
 use jiff::{SignedDuration, Timestamp};
 use leadline_domain::audit::verify_chain;
-use leadline_domain::ids::{EventId, SecretId, SessionId};
+use leadline_domain::ids::{
+    ChannelId, ConversationId, EventId, JobId, LeadId, MessageId, SecretId, SessionId,
+};
 use leadline_domain::{
     AccountId, AccountStatus, ApiKeyId, BusinessProfile, E164Phone, Email, InvitationId, Role,
     UserId,
@@ -48,6 +52,24 @@ suite!(
     login_throttle_window_and_clear,
     compliance_history_state_and_suppression,
     tenant_isolation,
+    channels_create_list_lookup_enable,
+    leads_upsert_by_phone_and_update,
+    leads_list_search_and_paging,
+    lead_delete_cascades,
+    inbound_is_idempotent_and_creates_lead_and_conversation,
+    conversations_find_or_create_flags_and_listing,
+    outbound_enqueue_is_idempotent_with_jobs,
+    outbound_claim_due_leased_and_expired,
+    outbound_concurrent_claimers_never_share,
+    outbound_sent_reschedule_finish,
+    delivery_status_only_moves_forward,
+    supersede_touches_only_waiting_ai_replies,
+    sent_to_phone_since_counts_accepted_sends,
+    jobs_debounce_claim_retry,
+    job_completed_while_rearmed_runs_again,
+    jobs_concurrent_claimers_never_share,
+    messaging_tenant_isolation,
+    account_deletion_removes_messaging_rows,
     health_is_ready,
 );
 
@@ -1915,6 +1937,2167 @@ pub async fn tenant_isolation(store: &dyn Store) {
     );
     assert!(store.suppression_list(b.id).await.unwrap().is_empty());
     assert_eq!(store.suppression_list(a.id).await.unwrap(), vec![number]);
+}
+
+// ---- messaging ----
+
+fn new_channel(account: AccountId, tag: &str) -> NewChannel {
+    NewChannel {
+        id: ChannelId::new(),
+        account_id: account,
+        provider: "sandbox".to_owned(),
+        name: format!("{tag} line"),
+        address: "+15125550100".to_owned(),
+        webhook_token: unique(),
+        settings: serde_json::json!({ "account_sid": format!("AC{tag}"), "region": "us1" }),
+        send_rate_per_minute: 60,
+    }
+}
+
+/// A fresh account with one channel.
+async fn messaging_account(store: &dyn Store, tag: &str) -> (Account, Channel) {
+    let (_, account) = signup(store, tag).await;
+    let channel = store
+        .create_channel(new_channel(account.id, tag))
+        .await
+        .unwrap();
+    (account, channel)
+}
+
+fn inbound(channel: &Channel, from: &E164Phone, body: &str, at: Timestamp) -> NewInbound {
+    NewInbound {
+        id: MessageId::new(),
+        account_id: channel.account_id,
+        channel_id: channel.id,
+        from: from.clone(),
+        body: body.to_owned(),
+        media: serde_json::json!([]),
+        provider_message_id: format!("SM{}", unique()),
+        received_at: at,
+    }
+}
+
+/// Stores an inbound message that must be new.
+async fn receive(store: &dyn Store, new: NewInbound) -> (Message, Lead, Conversation) {
+    match store.store_inbound(new).await.unwrap() {
+        InboundOutcome::Stored {
+            message,
+            lead,
+            conversation,
+        } => (message, lead, conversation),
+        other => panic!("expected a stored message, got {other:?}"),
+    }
+}
+
+/// A conversation with `from` on `channel`, started by an inbound message.
+async fn conversation_with(
+    store: &dyn Store,
+    channel: &Channel,
+    from: &E164Phone,
+) -> (Lead, Conversation) {
+    let (_, lead, conversation) = receive(
+        store,
+        inbound(channel, from, "Hi, is this still available?", now()),
+    )
+    .await;
+    (lead, conversation)
+}
+
+fn outbound(conversation: &Conversation, author: Author, due_at: Timestamp) -> NewOutbound {
+    NewOutbound {
+        id: MessageId::new(),
+        account_id: conversation.account_id,
+        conversation_id: conversation.id,
+        body: "Thanks for reaching out! When suits you for a call?".to_owned(),
+        author,
+        segments: 1,
+        encoding: "GSM-7".to_owned(),
+        idempotency_key: format!("decision:{}", unique()),
+        due_at,
+    }
+}
+
+async fn enqueue(store: &dyn Store, new: NewOutbound) -> Message {
+    store.enqueue_outbound(new, Vec::new()).await.unwrap()
+}
+
+fn new_job(
+    account: AccountId,
+    kind: &str,
+    key: Option<&str>,
+    run_at: Timestamp,
+    payload: serde_json::Value,
+) -> NewJob {
+    NewJob {
+        id: JobId::new(),
+        account_id: account,
+        kind: kind.to_owned(),
+        dedup_key: key.map(str::to_owned),
+        payload,
+        run_at,
+    }
+}
+
+/// A job kind no other test uses, so `claim_jobs` sees only this test's jobs.
+fn job_kind(tag: &str) -> String {
+    format!("test.{tag}.{}", &unique()[..12])
+}
+
+/// A fixed instant long ago. The outbox is claimed across accounts, so tests that claim it
+/// queue their messages due in the distant past (`year` keeps each test apart) and claim with
+/// `now` there: messages other tests queue are due at the real now and stay out of reach.
+/// Every such test settles what it queued before returning.
+fn long_ago(year: i16) -> Timestamp {
+    jiff::civil::date(year, 1, 1)
+        .at(9, 0, 0, 0)
+        .to_zoned(jiff::tz::TimeZone::UTC)
+        .unwrap()
+        .timestamp()
+}
+
+fn ids_of(work: &[OutboundWork]) -> Vec<MessageId> {
+    work.iter().map(|w| w.message.id).collect()
+}
+
+async fn message_in(store: &dyn Store, conversation: &Conversation, id: MessageId) -> Message {
+    store
+        .messages(conversation.account_id, conversation.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|m| m.id == id)
+        .unwrap_or_else(|| panic!("message {id} is not in conversation {}", conversation.id))
+}
+
+async fn pending_of_kind(store: &dyn Store, account: AccountId, kind: &str) -> Vec<Job> {
+    store
+        .pending_jobs(account)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|j| j.kind == kind)
+        .collect()
+}
+
+/// Polls every future on the current task until all finish: real concurrency for I/O-bound
+/// store calls, without depending on a runtime.
+async fn join_all<F: Future>(futures: Vec<F>) -> Vec<F::Output> {
+    let mut futures: Vec<Pin<Box<F>>> = futures.into_iter().map(Box::pin).collect();
+    let mut outputs: Vec<Option<F::Output>> = futures.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (future, output) in futures.iter_mut().zip(outputs.iter_mut()) {
+            if output.is_none() {
+                match future.as_mut().poll(cx) {
+                    std::task::Poll::Ready(value) => *output = Some(value),
+                    std::task::Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending {
+            std::task::Poll::Pending
+        } else {
+            std::task::Poll::Ready(())
+        }
+    })
+    .await;
+    outputs.into_iter().map(Option::unwrap).collect()
+}
+
+/// Channels: create, list, get, webhook routing by (provider, token), touch, enable/disable.
+pub async fn channels_create_list_lookup_enable(store: &dyn Store) {
+    let (_, account) = signup(store, "channels").await;
+    let first_new = new_channel(account.id, "first");
+    let first = store.create_channel(first_new.clone()).await.unwrap();
+    assert_eq!(first.id, first_new.id);
+    assert_eq!(first.account_id, account.id);
+    assert_eq!(first.provider, "sandbox");
+    assert_eq!(first.name, first_new.name);
+    assert_eq!(first.address, first_new.address);
+    assert_eq!(first.webhook_token, first_new.webhook_token);
+    assert_eq!(first.settings, first_new.settings);
+    assert_eq!(first.send_rate_per_minute, 60);
+    assert!(first.enabled, "new channels are enabled");
+    assert_eq!(first.last_webhook_at, None);
+    let mut second_new = new_channel(account.id, "second");
+    second_new.provider = "twilio".to_owned();
+    second_new.send_rate_per_minute = u32::MAX;
+    let second = store.create_channel(second_new).await.unwrap();
+    assert_eq!(second.send_rate_per_minute, u32::MAX);
+
+    assert_eq!(
+        store.list_channels(account.id).await.unwrap(),
+        vec![first.clone(), second.clone()]
+    );
+    assert_eq!(
+        store.get_channel(account.id, first.id).await.unwrap(),
+        first
+    );
+    assert_not_found(store.get_channel(account.id, ChannelId::new()).await);
+
+    // Webhook routing is by token, and the token must belong to the named provider.
+    assert_eq!(
+        store
+            .find_channel_by_webhook_token("sandbox", &first.webhook_token)
+            .await
+            .unwrap(),
+        Some(first.clone())
+    );
+    assert_eq!(
+        store
+            .find_channel_by_webhook_token("twilio", &first.webhook_token)
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        store
+            .find_channel_by_webhook_token("sandbox", &unique())
+            .await
+            .unwrap(),
+        None
+    );
+    let mut same_token = new_channel(account.id, "clash");
+    same_token.webhook_token = first.webhook_token.clone();
+    assert_conflict(store.create_channel(same_token).await, "webhook token");
+    assert_not_found(
+        store
+            .create_channel(new_channel(AccountId::new(), "orphan"))
+            .await,
+    );
+
+    // Last webhook: the latest wins, a late one does not move it back.
+    let at = now();
+    store.touch_channel_webhook(first.id, at).await.unwrap();
+    store
+        .touch_channel_webhook(first.id, at - minutes(5))
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .get_channel(account.id, first.id)
+            .await
+            .unwrap()
+            .last_webhook_at,
+        Some(at)
+    );
+    assert_not_found(store.touch_channel_webhook(ChannelId::new(), at).await);
+
+    store
+        .set_channel_enabled(account.id, first.id, false)
+        .await
+        .unwrap();
+    let disabled = store.get_channel(account.id, first.id).await.unwrap();
+    assert!(!disabled.enabled);
+    assert_eq!(
+        store
+            .find_channel_by_webhook_token("sandbox", &first.webhook_token)
+            .await
+            .unwrap(),
+        Some(disabled),
+        "routing still finds a disabled channel; the caller decides"
+    );
+    store
+        .set_channel_enabled(account.id, first.id, true)
+        .await
+        .unwrap();
+    assert!(
+        store
+            .get_channel(account.id, first.id)
+            .await
+            .unwrap()
+            .enabled
+    );
+    assert_not_found(
+        store
+            .set_channel_enabled(account.id, ChannelId::new(), false)
+            .await,
+    );
+}
+
+/// Leads are matched on (account, phone): a second upsert updates the given fields only.
+pub async fn leads_upsert_by_phone_and_update(store: &dyn Store) {
+    let (_, account) = signup(store, "leads").await;
+    let number = phone("+15125550111");
+    let created = store
+        .upsert_lead(
+            account.id,
+            &number,
+            LeadInput {
+                name: Some("Dana Reyes".to_owned()),
+                email: Some("dana@example.com".to_owned()),
+                state: Some("TX".to_owned()),
+                time_zone: None,
+                tags: vec!["web".to_owned()],
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(created.account_id, account.id);
+    assert_eq!(created.phone, number);
+    assert_eq!(created.name, "Dana Reyes");
+    assert_eq!(created.email.as_deref(), Some("dana@example.com"));
+    assert_eq!(created.state.as_deref(), Some("TX"));
+    assert_eq!(created.time_zone, None);
+    assert_eq!(created.stage, "new");
+    assert_eq!(created.score, None);
+    assert_eq!(created.intent, None);
+    assert_eq!(created.owner, None);
+    assert_eq!(created.tags, vec!["web".to_owned()]);
+    assert_eq!(created.fields, serde_json::json!({}));
+    assert_eq!(created.created_at, created.updated_at);
+
+    // Only what is given changes; no tags given keeps the tags.
+    let updated = store
+        .upsert_lead(
+            account.id,
+            &number,
+            LeadInput {
+                email: Some("dana.reyes@example.com".to_owned()),
+                time_zone: Some("America/Chicago".to_owned()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(updated.id, created.id, "same phone, same lead");
+    assert_eq!(updated.name, "Dana Reyes");
+    assert_eq!(updated.email.as_deref(), Some("dana.reyes@example.com"));
+    assert_eq!(updated.state.as_deref(), Some("TX"));
+    assert_eq!(updated.time_zone.as_deref(), Some("America/Chicago"));
+    assert_eq!(updated.tags, vec!["web".to_owned()]);
+    assert_eq!(updated.created_at, created.created_at);
+    assert!(updated.updated_at >= created.updated_at);
+    let retagged = store
+        .upsert_lead(
+            account.id,
+            &number,
+            LeadInput {
+                tags: vec!["import".to_owned(), "vip".to_owned()],
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(retagged.tags, vec!["import".to_owned(), "vip".to_owned()]);
+    assert_eq!(
+        store.list_leads(account.id, None, 100, 0).await.unwrap(),
+        vec![retagged.clone()],
+        "no duplicate lead"
+    );
+    assert_eq!(
+        store.get_lead(account.id, created.id).await.unwrap(),
+        retagged
+    );
+    assert_eq!(
+        store.find_lead_by_phone(account.id, &number).await.unwrap(),
+        Some(retagged.clone())
+    );
+    assert_eq!(
+        store
+            .find_lead_by_phone(account.id, &phone("+15125550112"))
+            .await
+            .unwrap(),
+        None
+    );
+    assert_not_found(store.get_lead(account.id, LeadId::new()).await);
+
+    // Stage and fields.
+    let fields = serde_json::json!({
+        "budget": { "value": "400k", "message_id": null, "confidence": 0.9, "source": "ai" }
+    });
+    let staged = store
+        .update_lead_fields(
+            account.id,
+            created.id,
+            Some("qualified"),
+            Some(fields.clone()),
+        )
+        .await
+        .unwrap();
+    assert_eq!(staged.stage, "qualified");
+    assert_eq!(staged.fields, fields);
+    assert_eq!(staged.name, "Dana Reyes");
+    let restaged = store
+        .update_lead_fields(account.id, created.id, Some("booked"), None)
+        .await
+        .unwrap();
+    assert_eq!(restaged.stage, "booked");
+    assert_eq!(restaged.fields, fields, "fields kept when not given");
+    assert_eq!(
+        store.get_lead(account.id, created.id).await.unwrap(),
+        restaged
+    );
+    assert_not_found(
+        store
+            .update_lead_fields(account.id, LeadId::new(), Some("closed"), None)
+            .await,
+    );
+    assert_not_found(
+        store
+            .upsert_lead(AccountId::new(), &number, LeadInput::default())
+            .await,
+    );
+}
+
+/// Newest first; the query matches name, phone or email case-insensitively, with LIKE
+/// wildcards taken literally; limit and offset page through the same order.
+pub async fn leads_list_search_and_paging(store: &dyn Store) {
+    let (_, account) = signup(store, "lead-list").await;
+    let people = [
+        ("Dana Reyes", Some("dana@example.com"), "+15125550121"),
+        ("Sam O'Neil", None, "+15125550122"),
+        (
+            "Priya Patel",
+            Some("priya@DANVILLE.example"),
+            "+15125550123",
+        ),
+        ("DANIEL Kim", None, "+15125550124"),
+        ("Lee 100%", Some("lee_1@example.com"), "+15125550125"),
+    ];
+    let mut created = Vec::new();
+    for (name, mail, number) in people {
+        let lead = store
+            .upsert_lead(
+                account.id,
+                &phone(number),
+                LeadInput {
+                    name: Some(name.to_owned()),
+                    email: mail.map(str::to_owned),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        created.push(lead);
+    }
+    let newest_first: Vec<Lead> = created.iter().rev().cloned().collect();
+    assert_eq!(
+        store.list_leads(account.id, None, 100, 0).await.unwrap(),
+        newest_first
+    );
+    assert_eq!(
+        store
+            .list_leads(account.id, Some("   "), 100, 0)
+            .await
+            .unwrap(),
+        newest_first,
+        "a blank query lists everyone"
+    );
+
+    let names = |leads: Vec<Lead>| leads.into_iter().map(|l| l.name).collect::<Vec<_>>();
+    let search = |q: &'static str| store.list_leads(account.id, Some(q), 100, 0);
+    assert_eq!(
+        names(search("dan").await.unwrap()),
+        vec!["DANIEL Kim", "Priya Patel", "Dana Reyes"],
+        "name or email, any case"
+    );
+    assert_eq!(names(search("DANA@").await.unwrap()), vec!["Dana Reyes"]);
+    assert_eq!(names(search("5550122").await.unwrap()), vec!["Sam O'Neil"]);
+    assert_eq!(names(search("o'neil").await.unwrap()), vec!["Sam O'Neil"]);
+    assert_eq!(names(search("100%").await.unwrap()), vec!["Lee 100%"]);
+    assert_eq!(
+        names(search("%").await.unwrap()),
+        vec!["Lee 100%"],
+        "% is literal"
+    );
+    assert_eq!(
+        names(search("e_1").await.unwrap()),
+        vec!["Lee 100%"],
+        "_ is literal"
+    );
+    assert!(
+        search("a_r").await.unwrap().is_empty(),
+        "_ does not match the space in \"Dana Reyes\""
+    );
+    assert!(search("nobody").await.unwrap().is_empty());
+
+    let mut paged = Vec::new();
+    for offset in [0, 2, 4] {
+        let page = store.list_leads(account.id, None, 2, offset).await.unwrap();
+        assert!(page.len() <= 2);
+        paged.extend(page);
+    }
+    assert_eq!(paged, newest_first);
+    assert!(
+        store
+            .list_leads(account.id, None, 2, 6)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        names(
+            store
+                .list_leads(account.id, Some("dan"), 1, 1)
+                .await
+                .unwrap()
+        ),
+        vec!["Priya Patel"],
+        "paging applies to the matches"
+    );
+}
+
+/// Deleting a lead deletes its conversations and their messages.
+pub async fn lead_delete_cascades(store: &dyn Store) {
+    let (account, channel) = messaging_account(store, "lead-delete").await;
+    let number = phone("+15125550131");
+    let (lead, conversation) = conversation_with(store, &channel, &number).await;
+    let reply = enqueue(store, outbound(&conversation, Author::Ai, now())).await;
+    let keep_number = phone("+15125550132");
+    let (kept_lead, kept_conversation) = conversation_with(store, &channel, &keep_number).await;
+
+    store.delete_lead(account.id, lead.id).await.unwrap();
+    assert_not_found(store.get_lead(account.id, lead.id).await);
+    assert_eq!(
+        store.find_lead_by_phone(account.id, &number).await.unwrap(),
+        None
+    );
+    assert_not_found(store.get_conversation(account.id, conversation.id).await);
+    assert_not_found(store.messages(account.id, conversation.id).await);
+    assert_not_found(store.delete_lead(account.id, lead.id).await);
+    assert_not_found(
+        store
+            .mark_sent(reply.id, "SMgone", MessageStatus::Sent, now())
+            .await,
+    );
+
+    // The other lead is untouched.
+    assert_eq!(
+        store.get_lead(account.id, kept_lead.id).await.unwrap().id,
+        kept_lead.id
+    );
+    assert_eq!(
+        store
+            .messages(account.id, kept_conversation.id)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    // The number can come back as a new lead.
+    let (again, _) = conversation_with(store, &channel, &number).await;
+    assert_ne!(again.id, lead.id);
+}
+
+/// An inbound message creates (or matches) the lead and the conversation and marks it unread;
+/// the same provider message id on the same channel is stored once.
+pub async fn inbound_is_idempotent_and_creates_lead_and_conversation(store: &dyn Store) {
+    let (account, channel) = messaging_account(store, "inbound").await;
+    let number = phone("+15125550141");
+    let t0 = now() - minutes(30);
+    let mut first_new = inbound(&channel, &number, "Hi! Is the 3-bed still for sale?", t0);
+    first_new.media =
+        serde_json::json!([{ "url": "https://media.example/1.jpg", "content_type": "image/jpeg" }]);
+    let (first, lead, conversation) = receive(store, first_new.clone()).await;
+
+    assert_eq!(first.id, first_new.id);
+    assert_eq!(first.account_id, account.id);
+    assert_eq!(first.conversation_id, conversation.id);
+    assert_eq!(first.direction, Direction::Inbound);
+    assert_eq!(first.body, first_new.body);
+    assert_eq!(first.media, first_new.media);
+    assert_eq!(first.author, Author::Lead);
+    assert_eq!(first.status, MessageStatus::Received);
+    assert_eq!(
+        first.provider_message_id.as_deref(),
+        Some(first_new.provider_message_id.as_str())
+    );
+    assert_eq!(first.segments, 1);
+    assert_eq!(first.encoding, "GSM-7");
+    assert_eq!(first.idempotency_key, None);
+    assert_eq!(first.due_at, None);
+    assert_eq!(first.attempts, 0);
+    assert_eq!(first.created_at, t0);
+    assert_eq!(first.sent_at, None);
+
+    assert_eq!(lead.account_id, account.id);
+    assert_eq!(lead.phone, number);
+    assert_eq!(lead.stage, "new");
+    assert_eq!(lead.name, "");
+    assert_eq!(
+        store.find_lead_by_phone(account.id, &number).await.unwrap(),
+        Some(lead.clone())
+    );
+    assert_eq!(conversation.account_id, account.id);
+    assert_eq!(conversation.lead_id, lead.id);
+    assert_eq!(conversation.channel_id, channel.id);
+    assert!(conversation.unread);
+    assert!(!conversation.ai_paused);
+    assert!(!conversation.needs_attention);
+    assert_eq!(conversation.last_message_at, Some(t0));
+    assert_eq!(
+        store
+            .get_conversation(account.id, conversation.id)
+            .await
+            .unwrap(),
+        conversation
+    );
+
+    // The provider retries the webhook: same provider id, nothing new.
+    let retry = NewInbound {
+        id: MessageId::new(),
+        body: "different body, same provider id".to_owned(),
+        ..first_new.clone()
+    };
+    match store.store_inbound(retry).await.unwrap() {
+        InboundOutcome::Duplicate { message } => assert_eq!(message, first),
+        other => panic!("expected Duplicate, got {other:?}"),
+    }
+    assert_eq!(
+        store.messages(account.id, conversation.id).await.unwrap(),
+        vec![first.clone()]
+    );
+
+    // The next message from the number joins the same lead and conversation.
+    store.mark_read(account.id, conversation.id).await.unwrap();
+    assert!(
+        !store
+            .get_conversation(account.id, conversation.id)
+            .await
+            .unwrap()
+            .unread
+    );
+    let t1 = t0 + minutes(10);
+    let (second, lead_again, conversation_again) = receive(
+        store,
+        inbound(&channel, &number, "Can I see it Saturday? 🙏", t1),
+    )
+    .await;
+    assert_eq!(lead_again.id, lead.id);
+    assert!(lead_again.updated_at >= lead.updated_at);
+    assert_eq!(conversation_again.id, conversation.id);
+    assert!(conversation_again.unread, "a new message marks it unread");
+    assert_eq!(conversation_again.last_message_at, Some(t1));
+    assert_eq!(second.encoding, "UCS-2");
+
+    // A late webhook for an older message does not move last activity back.
+    let (late, _, conversation_late) = receive(
+        store,
+        inbound(&channel, &number, "(sent earlier)", t0 + minutes(5)),
+    )
+    .await;
+    assert_eq!(conversation_late.last_message_at, Some(t1));
+    assert_eq!(
+        store
+            .messages(account.id, conversation.id)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|m| m.id)
+            .collect::<Vec<_>>(),
+        vec![first.id, late.id, second.id],
+        "oldest first"
+    );
+
+    // A known lead keeps its details; a second channel is a second conversation.
+    let named = phone("+15125550142");
+    let known = store
+        .upsert_lead(
+            account.id,
+            &named,
+            LeadInput {
+                name: Some("Jo Park".to_owned()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let (_, matched, _) = receive(store, inbound(&channel, &named, "hello", now())).await;
+    assert_eq!(matched.id, known.id);
+    assert_eq!(matched.name, "Jo Park");
+    let other_channel = store
+        .create_channel(new_channel(account.id, "inbound-2"))
+        .await
+        .unwrap();
+    let (_, lead_on_other, conversation_on_other) =
+        receive(store, inbound(&other_channel, &number, "hi again", now())).await;
+    assert_eq!(lead_on_other.id, lead.id);
+    assert_ne!(conversation_on_other.id, conversation.id);
+    assert_eq!(conversation_on_other.channel_id, other_channel.id);
+
+    // Provider ids are unique per channel only.
+    let same_id_other_channel = NewInbound {
+        id: MessageId::new(),
+        channel_id: other_channel.id,
+        ..first_new
+    };
+    receive(store, same_id_other_channel).await;
+
+    // Unknown channel: nothing is stored, not even the lead.
+    let stranger = phone("+15125550143");
+    let mut lost = inbound(&channel, &stranger, "hello?", now());
+    lost.channel_id = ChannelId::new();
+    assert_not_found(store.store_inbound(lost).await);
+    assert_eq!(
+        store
+            .find_lead_by_phone(account.id, &stranger)
+            .await
+            .unwrap(),
+        None
+    );
+}
+
+/// `conversation_for` finds or creates; flags round-trip; listing is most recent first with
+/// the unread and attention filters.
+pub async fn conversations_find_or_create_flags_and_listing(store: &dyn Store) {
+    let (account, channel) = messaging_account(store, "conversations").await;
+    let quiet = store
+        .upsert_lead(account.id, &phone("+15125550151"), LeadInput::default())
+        .await
+        .unwrap();
+    let created = store
+        .conversation_for(account.id, quiet.id, channel.id)
+        .await
+        .unwrap();
+    assert_eq!(created.account_id, account.id);
+    assert_eq!(created.lead_id, quiet.id);
+    assert_eq!(created.channel_id, channel.id);
+    assert!(!created.unread && !created.ai_paused && !created.needs_attention);
+    assert_eq!(created.last_message_at, None);
+    assert_eq!(
+        store
+            .conversation_for(account.id, quiet.id, channel.id)
+            .await
+            .unwrap(),
+        created,
+        "found, not created again"
+    );
+    assert_not_found(
+        store
+            .conversation_for(account.id, LeadId::new(), channel.id)
+            .await,
+    );
+    assert_not_found(
+        store
+            .conversation_for(account.id, quiet.id, ChannelId::new())
+            .await,
+    );
+
+    store
+        .set_ai_paused(account.id, created.id, true)
+        .await
+        .unwrap();
+    store
+        .set_needs_attention(account.id, created.id, true)
+        .await
+        .unwrap();
+    let flagged = store
+        .get_conversation(account.id, created.id)
+        .await
+        .unwrap();
+    assert!(flagged.ai_paused && flagged.needs_attention);
+    store
+        .set_ai_paused(account.id, created.id, false)
+        .await
+        .unwrap();
+    assert!(
+        !store
+            .get_conversation(account.id, created.id)
+            .await
+            .unwrap()
+            .ai_paused
+    );
+    assert!(
+        store
+            .messages(account.id, created.id)
+            .await
+            .unwrap()
+            .is_empty(),
+        "a conversation without messages is an empty thread"
+    );
+
+    // Three more conversations, with activity 5, 4 and 3 minutes ago (the quiet one has none
+    // and ranks by when it was created, i.e. now).
+    let base = now() - minutes(5);
+    let mut active = Vec::new();
+    for (n, number) in ["+15125550152", "+15125550153", "+15125550154"]
+        .into_iter()
+        .enumerate()
+    {
+        let at = base + minutes(n as i64);
+        let (_, _, conversation) =
+            receive(store, inbound(&channel, &phone(number), "hi", at)).await;
+        active.push(conversation);
+    }
+    let ids = |list: Vec<Conversation>| list.into_iter().map(|c| c.id).collect::<Vec<_>>();
+    assert_eq!(
+        ids(store
+            .list_conversations(account.id, false, false, 100)
+            .await
+            .unwrap()),
+        vec![created.id, active[2].id, active[1].id, active[0].id]
+    );
+    store.mark_read(account.id, active[1].id).await.unwrap();
+    assert_eq!(
+        ids(store
+            .list_conversations(account.id, true, false, 100)
+            .await
+            .unwrap()),
+        vec![active[2].id, active[0].id]
+    );
+    assert_eq!(
+        ids(store
+            .list_conversations(account.id, false, true, 100)
+            .await
+            .unwrap()),
+        vec![created.id]
+    );
+    store
+        .set_needs_attention(account.id, active[0].id, true)
+        .await
+        .unwrap();
+    assert_eq!(
+        ids(store
+            .list_conversations(account.id, true, true, 100)
+            .await
+            .unwrap()),
+        vec![active[0].id]
+    );
+    assert_eq!(
+        ids(store
+            .list_conversations(account.id, false, false, 2)
+            .await
+            .unwrap()),
+        vec![created.id, active[2].id]
+    );
+
+    let missing = ConversationId::new();
+    assert_not_found(store.get_conversation(account.id, missing).await);
+    assert_not_found(store.set_ai_paused(account.id, missing, true).await);
+    assert_not_found(store.set_needs_attention(account.id, missing, true).await);
+    assert_not_found(store.mark_read(account.id, missing).await);
+    assert_not_found(store.messages(account.id, missing).await);
+}
+
+/// An outbound message is queued with its jobs in one transaction; replaying the same
+/// idempotency key returns the first message and adds nothing.
+pub async fn outbound_enqueue_is_idempotent_with_jobs(store: &dyn Store) {
+    let (account, channel) = messaging_account(store, "outbox").await;
+    let (_, conversation) = conversation_with(store, &channel, &phone("+15125550161")).await;
+    let kind = job_kind("outbox");
+    let due = now() + minutes(2);
+    let new = outbound(&conversation, Author::Ai, due);
+    let job = new_job(
+        account.id,
+        &kind,
+        Some(&format!("followup:{}", conversation.id)),
+        due + minutes(60),
+        serde_json::json!({ "conversation": conversation.id }),
+    );
+    let before = now();
+    let queued = store
+        .enqueue_outbound(new.clone(), vec![job.clone()])
+        .await
+        .unwrap();
+    assert_eq!(queued.id, new.id);
+    assert_eq!(queued.account_id, account.id);
+    assert_eq!(queued.conversation_id, conversation.id);
+    assert_eq!(queued.direction, Direction::Outbound);
+    assert_eq!(queued.body, new.body);
+    assert_eq!(queued.media, serde_json::json!([]));
+    assert_eq!(queued.author, Author::Ai);
+    assert_eq!(queued.status, MessageStatus::Queued);
+    assert_eq!(queued.provider_message_id, None);
+    assert_eq!(queued.error_code, None);
+    assert_eq!(queued.segments, 1);
+    assert_eq!(queued.encoding, "GSM-7");
+    assert_eq!(queued.gate, None);
+    assert_eq!(
+        queued.idempotency_key.as_deref(),
+        Some(new.idempotency_key.as_str())
+    );
+    assert_eq!(queued.due_at, Some(due));
+    assert_eq!(queued.attempts, 0);
+    assert_eq!(queued.sent_at, None);
+    assert_eq!(message_in(store, &conversation, new.id).await, queued);
+    let jobs = pending_of_kind(store, account.id, &kind).await;
+    assert_eq!(jobs.len(), 1);
+    assert_eq!(jobs[0].id, job.id);
+    assert_eq!(jobs[0].payload, job.payload);
+    assert_eq!(jobs[0].run_at, job.run_at);
+    let touched = store
+        .get_conversation(account.id, conversation.id)
+        .await
+        .unwrap();
+    assert!(touched.last_message_at.unwrap() >= before);
+
+    // The decision is replayed after a crash: same key, new ids, different text.
+    let replay = NewOutbound {
+        id: MessageId::new(),
+        body: "a second draft".to_owned(),
+        ..new.clone()
+    };
+    let again = store
+        .enqueue_outbound(
+            replay,
+            vec![new_job(account.id, &kind, None, due, serde_json::json!({}))],
+        )
+        .await
+        .unwrap();
+    assert_eq!(again, queued);
+    assert_eq!(
+        store
+            .messages(account.id, conversation.id)
+            .await
+            .unwrap()
+            .len(),
+        2,
+        "the inbound and one reply"
+    );
+    assert_eq!(pending_of_kind(store, account.id, &kind).await.len(), 1);
+
+    // Other authors round-trip.
+    let (owner, _) = signup(store, "outbox-human").await;
+    for author in [
+        Author::Human { user_id: owner.id },
+        Author::System,
+        Author::Sequence {
+            step: "day-2".to_owned(),
+        },
+    ] {
+        let message = enqueue(store, outbound(&conversation, author.clone(), due)).await;
+        assert_eq!(message.author, author);
+        assert_eq!(
+            message_in(store, &conversation, message.id).await.author,
+            author
+        );
+    }
+
+    // An unknown conversation: nothing is queued, its jobs neither.
+    let mut stray = outbound(&conversation, Author::Ai, due);
+    stray.conversation_id = ConversationId::new();
+    assert_not_found(
+        store
+            .enqueue_outbound(
+                stray,
+                vec![new_job(account.id, &kind, None, due, serde_json::json!({}))],
+            )
+            .await,
+    );
+    assert_eq!(pending_of_kind(store, account.id, &kind).await.len(), 1);
+}
+
+/// Claims take due, unleased waiting rows in due order, lease them and count the attempt; a
+/// leased row is invisible until its lease expires, and then (even in `sending`, its worker
+/// having died) it is claimable again.
+pub async fn outbound_claim_due_leased_and_expired(store: &dyn Store) {
+    let t0 = long_ago(2001);
+    let (account, channel) = messaging_account(store, "claim").await;
+    let number = phone("+15125550171");
+    let (lead, conversation) = conversation_with(store, &channel, &number).await;
+    let m1 = enqueue(store, outbound(&conversation, Author::Ai, t0)).await;
+    let m2 = enqueue(store, outbound(&conversation, Author::Ai, t0 + minutes(1))).await;
+    let m3 = enqueue(store, outbound(&conversation, Author::Ai, t0 + minutes(10))).await;
+
+    assert!(
+        store
+            .claim_outbound(t0 - minutes(1), t0 + minutes(5), 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "nothing due yet"
+    );
+    assert!(
+        store
+            .claim_outbound(t0 + minutes(2), t0 + minutes(7), 0)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let work = store
+        .claim_outbound(t0 + minutes(2), t0 + minutes(7), 10)
+        .await
+        .unwrap();
+    assert_eq!(ids_of(&work), vec![m1.id, m2.id], "due ones, in due order");
+    for item in &work {
+        assert_eq!(item.message.status, MessageStatus::Sending);
+        assert_eq!(item.message.attempts, 1);
+        assert_eq!(item.conversation.id, conversation.id);
+        assert_eq!(item.lead.id, lead.id);
+        assert_eq!(item.lead.phone, number);
+        assert_eq!(item.channel, channel);
+    }
+    assert_eq!(
+        message_in(store, &conversation, m1.id).await.status,
+        MessageStatus::Sending
+    );
+
+    // Leased: invisible, even when due.
+    assert!(
+        store
+            .claim_outbound(t0 + minutes(6), t0 + minutes(8), 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // The worker died: once the lease runs out they come back, attempts counting on.
+    let reclaimed = store
+        .claim_outbound(t0 + minutes(7), t0 + minutes(20), 1)
+        .await
+        .unwrap();
+    assert_eq!(ids_of(&reclaimed), vec![m1.id], "limit respected");
+    assert_eq!(reclaimed[0].message.attempts, 2);
+    let reclaimed = store
+        .claim_outbound(t0 + minutes(8), t0 + minutes(20), 10)
+        .await
+        .unwrap();
+    assert_eq!(ids_of(&reclaimed), vec![m2.id]);
+    assert_eq!(reclaimed[0].message.attempts, 2);
+
+    // m3 falls due; a deferred row is claimable when due again.
+    let third = store
+        .claim_outbound(t0 + minutes(10), t0 + minutes(20), 10)
+        .await
+        .unwrap();
+    assert_eq!(ids_of(&third), vec![m3.id]);
+    store
+        .reschedule_outbound(m3.id, MessageStatus::Deferred, t0 + minutes(30), None, None)
+        .await
+        .unwrap();
+    assert!(
+        store
+            .claim_outbound(t0 + minutes(25), t0 + minutes(40), 10)
+            .await
+            .unwrap()
+            .iter()
+            .all(|w| w.message.id == m1.id || w.message.id == m2.id),
+        "deferred until t0+30m"
+    );
+    let deferred = store
+        .claim_outbound(t0 + minutes(30), t0 + minutes(40), 10)
+        .await
+        .unwrap();
+    assert!(ids_of(&deferred).contains(&m3.id));
+    let m3_claimed = deferred.iter().find(|w| w.message.id == m3.id).unwrap();
+    assert_eq!(m3_claimed.message.attempts, 2);
+
+    for id in [m1.id, m2.id, m3.id] {
+        store
+            .finish_outbound(id, MessageStatus::Failed, None, Some("test"))
+            .await
+            .unwrap();
+    }
+    assert!(
+        store
+            .claim_outbound(t0 + minutes(500), t0 + minutes(501), 10)
+            .await
+            .unwrap()
+            .iter()
+            .all(|w| w.message.account_id != account.id),
+        "settled rows are never claimed"
+    );
+}
+
+/// Concurrent claimers never get the same message.
+pub async fn outbound_concurrent_claimers_never_share(store: &dyn Store) {
+    let t0 = long_ago(2002);
+    let (_, channel) = messaging_account(store, "claim-race").await;
+    let (_, conversation) = conversation_with(store, &channel, &phone("+15125550181")).await;
+    let mut mine = Vec::new();
+    for n in 0..24 {
+        mine.push(
+            enqueue(
+                store,
+                outbound(&conversation, Author::Ai, t0 + SignedDuration::from_secs(n)),
+            )
+            .await
+            .id,
+        );
+    }
+    let claimer = || async {
+        let mut claimed = Vec::new();
+        loop {
+            let batch = store
+                .claim_outbound(t0 + minutes(1), t0 + minutes(60), 3)
+                .await
+                .unwrap();
+            if batch.is_empty() {
+                return claimed;
+            }
+            claimed.extend(ids_of(&batch));
+        }
+    };
+    let claimed: Vec<MessageId> = join_all((0..6).map(|_| claimer()).collect())
+        .await
+        .into_iter()
+        .flatten()
+        .collect();
+    let mut unique_ids = claimed.clone();
+    unique_ids.sort();
+    unique_ids.dedup();
+    assert_eq!(
+        unique_ids.len(),
+        claimed.len(),
+        "a message was claimed twice"
+    );
+    for id in &mine {
+        assert!(claimed.contains(id), "{id} was never claimed");
+    }
+    for id in claimed {
+        store
+            .finish_outbound(id, MessageStatus::Failed, None, Some("test"))
+            .await
+            .unwrap();
+    }
+}
+
+/// The worker's verdicts: sent (with the provider's id), back to the outbox (deferred or a
+/// retryable error), or finished (blocked, failed). A settled message stays settled.
+pub async fn outbound_sent_reschedule_finish(store: &dyn Store) {
+    let t0 = long_ago(2003);
+    let (account, channel) = messaging_account(store, "verdicts").await;
+    let (_, conversation) = conversation_with(store, &channel, &phone("+15125550191")).await;
+    let message = enqueue(store, outbound(&conversation, Author::Ai, t0)).await;
+    let claim = |at: Timestamp| store.claim_outbound(at, at + minutes(5), 10);
+    assert_eq!(ids_of(&claim(t0).await.unwrap()), vec![message.id]);
+
+    // Quiet hours: deferred with the gate's decision.
+    let gate = serde_json::json!({
+        "decision": "defer",
+        "reasons": ["quiet_hours"],
+        "next_allowed_at": "2003-01-01T14:00:00Z",
+        "zones": ["America/Chicago"],
+        "states": ["TX"]
+    });
+    store
+        .reschedule_outbound(
+            message.id,
+            MessageStatus::Deferred,
+            t0 + minutes(30),
+            Some(gate.clone()),
+            None,
+        )
+        .await
+        .unwrap();
+    let deferred = message_in(store, &conversation, message.id).await;
+    assert_eq!(deferred.status, MessageStatus::Deferred);
+    assert_eq!(deferred.due_at, Some(t0 + minutes(30)));
+    assert_eq!(deferred.gate, Some(gate.clone()));
+    assert_eq!(deferred.error_code, None);
+    assert_eq!(deferred.attempts, 1);
+    assert!(claim(t0 + minutes(29)).await.unwrap().is_empty());
+
+    // A retryable provider error: back to the queue with the reason, last gate kept.
+    assert_eq!(
+        ids_of(&claim(t0 + minutes(30)).await.unwrap()),
+        vec![message.id]
+    );
+    store
+        .reschedule_outbound(
+            message.id,
+            MessageStatus::Queued,
+            t0 + minutes(31),
+            None,
+            Some("provider 503"),
+        )
+        .await
+        .unwrap();
+    let retrying = message_in(store, &conversation, message.id).await;
+    assert_eq!(retrying.status, MessageStatus::Queued);
+    assert_eq!(retrying.error_code.as_deref(), Some("provider 503"));
+    assert_eq!(retrying.gate, Some(gate));
+    assert_eq!(retrying.attempts, 2);
+
+    // Accepted by the provider.
+    let work = claim(t0 + minutes(31)).await.unwrap();
+    assert_eq!(work[0].message.attempts, 3);
+    let sent_at = t0 + minutes(32);
+    store
+        .mark_sent(message.id, "SMsent1", MessageStatus::Sent, sent_at)
+        .await
+        .unwrap();
+    let sent = message_in(store, &conversation, message.id).await;
+    assert_eq!(sent.status, MessageStatus::Sent);
+    assert_eq!(sent.provider_message_id.as_deref(), Some("SMsent1"));
+    assert_eq!(sent.sent_at, Some(sent_at));
+    assert!(
+        claim(t0 + minutes(600))
+            .await
+            .unwrap()
+            .iter()
+            .all(|w| w.message.account_id != account.id),
+        "a sent message is never claimed again"
+    );
+    // Too late to change a sent message.
+    store
+        .reschedule_outbound(message.id, MessageStatus::Queued, t0, None, None)
+        .await
+        .unwrap();
+    store
+        .finish_outbound(message.id, MessageStatus::Failed, None, Some("late"))
+        .await
+        .unwrap();
+    assert_eq!(message_in(store, &conversation, message.id).await, sent);
+
+    // The gate blocks one; the provider refuses another for good.
+    let blocked = enqueue(
+        store,
+        outbound(&conversation, Author::Ai, t0 + minutes(700)),
+    )
+    .await;
+    let block = serde_json::json!({ "decision": "block", "reasons": ["opted_out"] });
+    store
+        .finish_outbound(
+            blocked.id,
+            MessageStatus::Blocked,
+            Some(block.clone()),
+            None,
+        )
+        .await
+        .unwrap();
+    let blocked = message_in(store, &conversation, blocked.id).await;
+    assert_eq!(blocked.status, MessageStatus::Blocked);
+    assert_eq!(blocked.gate, Some(block));
+    let failed = enqueue(
+        store,
+        outbound(&conversation, Author::Ai, t0 + minutes(700)),
+    )
+    .await;
+    store
+        .finish_outbound(failed.id, MessageStatus::Failed, None, Some("30007"))
+        .await
+        .unwrap();
+    let failed = message_in(store, &conversation, failed.id).await;
+    assert_eq!(failed.status, MessageStatus::Failed);
+    assert_eq!(failed.error_code.as_deref(), Some("30007"));
+    assert!(
+        claim(t0 + minutes(800))
+            .await
+            .unwrap()
+            .iter()
+            .all(|w| w.message.account_id != account.id),
+        "finished messages are never claimed"
+    );
+
+    // Statuses that do not belong to the call are refused.
+    assert!(
+        store
+            .reschedule_outbound(failed.id, MessageStatus::Sent, t0, None, None)
+            .await
+            .is_err()
+    );
+    assert!(
+        store
+            .finish_outbound(failed.id, MessageStatus::Queued, None, None)
+            .await
+            .is_err()
+    );
+    let missing = MessageId::new();
+    assert_not_found(
+        store
+            .mark_sent(missing, "SMx", MessageStatus::Sent, t0)
+            .await,
+    );
+    assert_not_found(
+        store
+            .reschedule_outbound(missing, MessageStatus::Queued, t0, None, None)
+            .await,
+    );
+    assert_not_found(
+        store
+            .finish_outbound(missing, MessageStatus::Failed, None, None)
+            .await,
+    );
+}
+
+/// Provider callbacks only move a message forward: late or repeated ones change nothing.
+pub async fn delivery_status_only_moves_forward(store: &dyn Store) {
+    let (_, channel) = messaging_account(store, "callbacks").await;
+    let (_, conversation) = conversation_with(store, &channel, &phone("+15125550201")).await;
+    let conversation = &conversation;
+    let sent = |tag: &'static str| async move {
+        let message = enqueue(store, outbound(conversation, Author::Ai, now())).await;
+        store
+            .mark_sent(message.id, tag, MessageStatus::Sent, now())
+            .await
+            .unwrap();
+        message.id
+    };
+    let status = |id: MessageId| async move { message_in(store, conversation, id).await };
+    let apply = |pid: &'static str, to: MessageStatus, code: Option<&'static str>| {
+        store.apply_delivery_status(channel.id, pid, to, code)
+    };
+
+    // Sent, then delivered.
+    let a = sent("SMcb-a").await;
+    assert!(
+        apply("SMcb-a", MessageStatus::Delivered, None)
+            .await
+            .unwrap()
+    );
+    assert_eq!(status(a).await.status, MessageStatus::Delivered);
+    // Delivered, then a late "sent": stays delivered.
+    assert!(!apply("SMcb-a", MessageStatus::Sent, None).await.unwrap());
+    assert!(
+        !apply("SMcb-a", MessageStatus::Delivered, None)
+            .await
+            .unwrap()
+    );
+    assert_eq!(status(a).await.status, MessageStatus::Delivered);
+    assert!(apply("SMcb-a", MessageStatus::Read, None).await.unwrap());
+    assert_eq!(status(a).await.status, MessageStatus::Read);
+    assert!(
+        !apply("SMcb-a", MessageStatus::Delivered, None)
+            .await
+            .unwrap()
+    );
+
+    // Undelivered with a carrier code; a later "delivered" of the same rank changes nothing.
+    let b = sent("SMcb-b").await;
+    assert!(
+        apply("SMcb-b", MessageStatus::Undelivered, Some("30003"))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !apply("SMcb-b", MessageStatus::Delivered, None)
+            .await
+            .unwrap()
+    );
+    let undelivered = status(b).await;
+    assert_eq!(undelivered.status, MessageStatus::Undelivered);
+    assert_eq!(undelivered.error_code.as_deref(), Some("30003"));
+
+    // Callbacks for unknown ids, other channels or inbound messages change nothing.
+    assert!(
+        !apply("SMcb-unknown", MessageStatus::Delivered, None)
+            .await
+            .unwrap()
+    );
+    let other = store
+        .create_channel(new_channel(channel.account_id, "callbacks-2"))
+        .await
+        .unwrap();
+    let c = sent("SMcb-c").await;
+    assert!(
+        !store
+            .apply_delivery_status(other.id, "SMcb-c", MessageStatus::Delivered, None)
+            .await
+            .unwrap()
+    );
+    assert_eq!(status(c).await.status, MessageStatus::Sent);
+    let mut incoming = inbound(&channel, &phone("+15125550201"), "ok", now());
+    incoming.provider_message_id = "SMcb-in".to_owned();
+    let (incoming, _, _) = receive(store, incoming).await;
+    assert!(
+        !apply("SMcb-in", MessageStatus::Delivered, None)
+            .await
+            .unwrap()
+    );
+    assert_eq!(status(incoming.id).await.status, MessageStatus::Received);
+}
+
+/// A newer inbound message withdraws the conversation's waiting AI replies, and nothing else.
+pub async fn supersede_touches_only_waiting_ai_replies(store: &dyn Store) {
+    let t0 = long_ago(2004);
+    let (account, channel) = messaging_account(store, "supersede").await;
+    let (owner, _) = signup(store, "supersede-human").await;
+    let (_, conversation) = conversation_with(store, &channel, &phone("+15125550211")).await;
+    let (_, other_conversation) = conversation_with(store, &channel, &phone("+15125550212")).await;
+    let later = now() + minutes(60);
+
+    let queued = enqueue(store, outbound(&conversation, Author::Ai, later)).await;
+    let deferred = enqueue(store, outbound(&conversation, Author::Ai, later)).await;
+    store
+        .reschedule_outbound(deferred.id, MessageStatus::Deferred, later, None, None)
+        .await
+        .unwrap();
+    let sending = enqueue(store, outbound(&conversation, Author::Ai, t0)).await;
+    let work = store.claim_outbound(t0, t0 + minutes(5), 10).await.unwrap();
+    assert_eq!(ids_of(&work), vec![sending.id]);
+    let sent = enqueue(store, outbound(&conversation, Author::Ai, later)).await;
+    store
+        .mark_sent(sent.id, "SMsup-1", MessageStatus::Sent, now())
+        .await
+        .unwrap();
+    let human = enqueue(
+        store,
+        outbound(&conversation, Author::Human { user_id: owner.id }, later),
+    )
+    .await;
+    let sequence = enqueue(
+        store,
+        outbound(
+            &conversation,
+            Author::Sequence {
+                step: "day-1".to_owned(),
+            },
+            later,
+        ),
+    )
+    .await;
+    let elsewhere = enqueue(store, outbound(&other_conversation, Author::Ai, later)).await;
+
+    assert_eq!(
+        store
+            .supersede_pending_ai(account.id, conversation.id)
+            .await
+            .unwrap(),
+        2
+    );
+    let status = |c: &Conversation, id: MessageId| {
+        let c = c.clone();
+        async move { message_in(store, &c, id).await.status }
+    };
+    assert_eq!(
+        status(&conversation, queued.id).await,
+        MessageStatus::Superseded
+    );
+    assert_eq!(
+        status(&conversation, deferred.id).await,
+        MessageStatus::Superseded
+    );
+    assert_eq!(
+        status(&conversation, sending.id).await,
+        MessageStatus::Sending
+    );
+    assert_eq!(status(&conversation, sent.id).await, MessageStatus::Sent);
+    assert_eq!(status(&conversation, human.id).await, MessageStatus::Queued);
+    assert_eq!(
+        status(&conversation, sequence.id).await,
+        MessageStatus::Queued
+    );
+    assert_eq!(
+        status(&other_conversation, elsewhere.id).await,
+        MessageStatus::Queued
+    );
+    assert_eq!(
+        store
+            .supersede_pending_ai(account.id, conversation.id)
+            .await
+            .unwrap(),
+        0
+    );
+    // A superseded reply stays withdrawn, whatever its worker says later.
+    store
+        .reschedule_outbound(queued.id, MessageStatus::Queued, later, None, None)
+        .await
+        .unwrap();
+    assert_eq!(
+        status(&conversation, queued.id).await,
+        MessageStatus::Superseded
+    );
+
+    for id in [
+        queued.id,
+        deferred.id,
+        sending.id,
+        human.id,
+        sequence.id,
+        elsewhere.id,
+    ] {
+        store
+            .finish_outbound(id, MessageStatus::Failed, None, Some("test"))
+            .await
+            .unwrap();
+    }
+}
+
+/// Frequency caps: what the provider accepted for this number, on any channel, since an instant.
+pub async fn sent_to_phone_since_counts_accepted_sends(store: &dyn Store) {
+    let (account, channel) = messaging_account(store, "caps").await;
+    let second_channel = store
+        .create_channel(new_channel(account.id, "caps-2"))
+        .await
+        .unwrap();
+    let number = phone("+15125550221");
+    let (_, on_first) = conversation_with(store, &channel, &number).await;
+    let (_, on_second) = conversation_with(store, &second_channel, &number).await;
+    let (_, someone_else) = conversation_with(store, &channel, &phone("+15125550222")).await;
+    let t0 = now();
+    let send = |conversation: &Conversation, at: Timestamp| {
+        let conversation = conversation.clone();
+        async move {
+            let message = enqueue(store, outbound(&conversation, Author::Ai, at)).await;
+            let provider_id = format!("SM{}", unique());
+            store
+                .mark_sent(message.id, &provider_id, MessageStatus::Sent, at)
+                .await
+                .unwrap();
+            provider_id
+        }
+    };
+    send(&on_first, t0 - minutes(120)).await;
+    send(&on_second, t0 - minutes(30)).await;
+    let delivered = send(&on_first, t0 - minutes(10)).await;
+    assert!(
+        store
+            .apply_delivery_status(channel.id, &delivered, MessageStatus::Delivered, None)
+            .await
+            .unwrap()
+    );
+    send(&someone_else, t0 - minutes(5)).await;
+    let waiting = enqueue(store, outbound(&on_first, Author::Ai, t0 + minutes(60))).await;
+    receive(
+        store,
+        inbound(&channel, &number, "stop texting so much", t0 - minutes(1)),
+    )
+    .await;
+
+    assert_eq!(
+        store
+            .sent_to_phone_since(account.id, &number, t0 - minutes(60))
+            .await
+            .unwrap(),
+        vec![t0 - minutes(30), t0 - minutes(10)]
+    );
+    assert_eq!(
+        store
+            .sent_to_phone_since(account.id, &number, t0 - minutes(180))
+            .await
+            .unwrap(),
+        vec![t0 - minutes(120), t0 - minutes(30), t0 - minutes(10)]
+    );
+    assert_eq!(
+        store
+            .sent_to_phone_since(account.id, &number, t0 - minutes(10))
+            .await
+            .unwrap(),
+        vec![t0 - minutes(10)],
+        "since is inclusive"
+    );
+    assert!(
+        store
+            .sent_to_phone_since(account.id, &number, t0)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        store
+            .sent_to_phone_since(account.id, &phone("+15125550223"), t0 - minutes(180))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    store
+        .finish_outbound(waiting.id, MessageStatus::Failed, None, Some("test"))
+        .await
+        .unwrap();
+}
+
+/// Jobs: a dedup key collapses enqueues into one waiting job (the later request wins); claims
+/// lease due jobs of the given kinds; retry releases with the error; complete ends it.
+pub async fn jobs_debounce_claim_retry(store: &dyn Store) {
+    let (_, account) = signup(store, "jobs").await;
+    let kind = job_kind("jobs");
+    let other_kind = job_kind("jobs-other");
+    let t0 = now();
+    let key = format!("reply:{}", unique());
+
+    let first = store
+        .enqueue_job(new_job(
+            account.id,
+            &kind,
+            Some(&key),
+            t0 + minutes(1),
+            serde_json::json!({ "n": 1 }),
+        ))
+        .await
+        .unwrap();
+    assert_eq!(first.account_id, account.id);
+    assert_eq!(first.kind, kind);
+    assert_eq!(first.dedup_key.as_deref(), Some(key.as_str()));
+    assert_eq!(first.attempts, 0);
+    assert_eq!(first.last_error, None);
+    let debounced = store
+        .enqueue_job(new_job(
+            account.id,
+            &kind,
+            Some(&key),
+            t0 + minutes(5),
+            serde_json::json!({ "n": 2 }),
+        ))
+        .await
+        .unwrap();
+    assert_eq!(debounced.id, first.id, "one job per waiting key");
+    assert_eq!(debounced.run_at, t0 + minutes(5));
+    assert_eq!(debounced.payload, serde_json::json!({ "n": 2 }));
+    let plain_a = store
+        .enqueue_job(new_job(account.id, &kind, None, t0, serde_json::json!({})))
+        .await
+        .unwrap();
+    let plain_b = store
+        .enqueue_job(new_job(account.id, &kind, None, t0, serde_json::json!({})))
+        .await
+        .unwrap();
+    let elsewhere = store
+        .enqueue_job(new_job(
+            account.id,
+            &other_kind,
+            None,
+            t0,
+            serde_json::json!({}),
+        ))
+        .await
+        .unwrap();
+    assert_eq!(
+        pending_of_kind(store, account.id, &kind).await,
+        vec![plain_a.clone(), plain_b.clone(), debounced.clone()],
+        "by run_at"
+    );
+
+    let lease = |at: Timestamp| at + minutes(10);
+    let kinds = [kind.as_str()];
+    let claim = |at: Timestamp| store.claim_jobs(&kinds, at, lease(at), 10);
+    assert!(
+        store
+            .claim_jobs(&[], t0, lease(t0), 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(claim(t0 - minutes(1)).await.unwrap().is_empty());
+    let plain = claim(t0 + minutes(2)).await.unwrap();
+    assert_eq!(
+        plain.iter().map(|j| j.id).collect::<Vec<_>>(),
+        vec![plain_a.id, plain_b.id],
+        "the debounced job is not due yet; the other kind is not asked for"
+    );
+    assert!(plain.iter().all(|j| j.attempts == 1));
+    for job in &plain {
+        store.complete_job(job.id, job.run_at).await.unwrap();
+        store.complete_job(job.id, job.run_at).await.unwrap();
+    }
+    assert_not_found(store.complete_job(JobId::new(), t0).await);
+
+    let run = claim(t0 + minutes(6)).await.unwrap();
+    assert_eq!(run.len(), 1);
+    assert_eq!(run[0].id, first.id);
+    assert_eq!(run[0].payload, serde_json::json!({ "n": 2 }));
+    assert_eq!(run[0].attempts, 1);
+    assert!(claim(t0 + minutes(7)).await.unwrap().is_empty(), "leased");
+
+    // It fails: released to run at the retry time with the error.
+    store
+        .retry_job(first.id, t0 + minutes(20), "model timed out")
+        .await
+        .unwrap();
+    let waiting = pending_of_kind(store, account.id, &kind).await;
+    assert_eq!(waiting.len(), 1);
+    assert_eq!(waiting[0].run_at, t0 + minutes(20));
+    assert_eq!(waiting[0].last_error.as_deref(), Some("model timed out"));
+    assert!(claim(t0 + minutes(19)).await.unwrap().is_empty());
+    let retried = claim(t0 + minutes(20)).await.unwrap();
+    assert_eq!(retried.len(), 1);
+    assert_eq!(retried[0].attempts, 2);
+    assert_eq!(retried[0].last_error.as_deref(), Some("model timed out"));
+
+    // Its worker dies: claimable again once the lease (t0+30m) runs out.
+    assert!(claim(t0 + minutes(29)).await.unwrap().is_empty());
+    let again = claim(t0 + minutes(30)).await.unwrap();
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].attempts, 3);
+    store.complete_job(first.id, again[0].run_at).await.unwrap();
+    assert!(pending_of_kind(store, account.id, &kind).await.is_empty());
+    assert_not_found(store.retry_job(first.id, t0, "too late").await);
+    assert_not_found(store.retry_job(JobId::new(), t0, "unknown").await);
+
+    // A completed job frees its key.
+    let fresh = store
+        .enqueue_job(new_job(
+            account.id,
+            &kind,
+            Some(&key),
+            t0,
+            serde_json::json!({ "n": 3 }),
+        ))
+        .await
+        .unwrap();
+    assert_ne!(fresh.id, first.id);
+    assert_eq!(fresh.attempts, 0);
+
+    // Several kinds at once.
+    let both = store
+        .claim_jobs(
+            &[kind.as_str(), other_kind.as_str()],
+            t0 + minutes(40),
+            t0 + minutes(50),
+            10,
+        )
+        .await
+        .unwrap();
+    let mut claimed: Vec<JobId> = both.iter().map(|j| j.id).collect();
+    claimed.sort();
+    let mut expected = vec![fresh.id, elsewhere.id];
+    expected.sort();
+    assert_eq!(claimed, expected);
+    for job in both {
+        store.complete_job(job.id, job.run_at).await.unwrap();
+    }
+    assert!(store.pending_jobs(account.id).await.unwrap().is_empty());
+}
+
+/// A job re-armed while a worker runs it must run again: completing that run releases it at
+/// its new time with the new payload instead of completing it.
+pub async fn job_completed_while_rearmed_runs_again(store: &dyn Store) {
+    let (_, account) = signup(store, "rearm").await;
+    let kind = job_kind("rearm");
+    let t0 = now();
+    let kinds = [kind.as_str()];
+    let claim = |at: Timestamp| store.claim_jobs(&kinds, at, at + minutes(10), 10);
+    let enqueue_key = |key: &str, at: Timestamp, v: i64| {
+        store.enqueue_job(new_job(
+            account.id,
+            &kind,
+            Some(key),
+            at,
+            serde_json::json!({ "v": v }),
+        ))
+    };
+
+    // Re-armed mid-run, then completed: still pending, at the new time, with the new payload.
+    let key = format!("reply:{}", unique());
+    let job = enqueue_key(&key, t0, 1).await.unwrap();
+    let running = claim(t0).await.unwrap();
+    assert_eq!(running.len(), 1);
+    assert_eq!(running[0].payload, serde_json::json!({ "v": 1 }));
+    let rearmed = enqueue_key(&key, t0 + minutes(1), 2).await.unwrap();
+    assert_eq!(rearmed.id, job.id);
+    store.complete_job(job.id, running[0].run_at).await.unwrap();
+    let pending = pending_of_kind(store, account.id, &kind).await;
+    assert_eq!(pending.len(), 1, "the newer request survived");
+    assert_eq!(pending[0].id, job.id);
+    assert_eq!(pending[0].run_at, t0 + minutes(1));
+    assert_eq!(pending[0].payload, serde_json::json!({ "v": 2 }));
+    assert_eq!(pending[0].attempts, 0, "a fresh request");
+    assert!(
+        claim(t0 + SignedDuration::from_secs(30))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let rerun = claim(t0 + minutes(1)).await.unwrap();
+    assert_eq!(rerun.len(), 1);
+    assert_eq!(rerun[0].payload, serde_json::json!({ "v": 2 }));
+    store.complete_job(job.id, rerun[0].run_at).await.unwrap();
+    assert!(pending_of_kind(store, account.id, &kind).await.is_empty());
+
+    // Re-armed while waiting (not running): completing its run ends it.
+    let key = format!("reply:{}", unique());
+    let waiting = enqueue_key(&key, t0, 1).await.unwrap();
+    enqueue_key(&key, t0 + minutes(2), 2).await.unwrap();
+    let run = claim(t0 + minutes(2)).await.unwrap();
+    assert_eq!(
+        run.iter().map(|j| j.id).collect::<Vec<_>>(),
+        vec![waiting.id]
+    );
+    store.complete_job(waiting.id, run[0].run_at).await.unwrap();
+    assert!(pending_of_kind(store, account.id, &kind).await.is_empty());
+
+    // Re-armed mid-run, then the run fails: it runs no earlier than both the backoff and the
+    // re-armed time.
+    let key = format!("reply:{}", unique());
+    let failing = enqueue_key(&key, t0, 1).await.unwrap();
+    claim(t0).await.unwrap();
+    enqueue_key(&key, t0 + minutes(5), 2).await.unwrap();
+    store
+        .retry_job(failing.id, t0 + minutes(1), "boom")
+        .await
+        .unwrap();
+    let pending = pending_of_kind(store, account.id, &kind).await;
+    assert_eq!(pending[0].run_at, t0 + minutes(5));
+    claim(t0 + minutes(5)).await.unwrap();
+    enqueue_key(&key, t0 + minutes(6), 3).await.unwrap();
+    store
+        .retry_job(failing.id, t0 + minutes(20), "boom")
+        .await
+        .unwrap();
+    let pending = pending_of_kind(store, account.id, &kind).await;
+    assert_eq!(pending[0].run_at, t0 + minutes(20));
+    assert_eq!(pending[0].payload, serde_json::json!({ "v": 3 }));
+    let last = claim(t0 + minutes(20)).await.unwrap();
+    store
+        .complete_job(failing.id, last[0].run_at)
+        .await
+        .unwrap();
+    assert!(pending_of_kind(store, account.id, &kind).await.is_empty());
+
+    // Re-armed after its worker's lease ran out: the next claim sees the new payload. The
+    // first worker, finishing late, changes nothing; the second one's completion ends it.
+    let key = format!("reply:{}", unique());
+    let orphan = enqueue_key(&key, t0, 1).await.unwrap();
+    let stale = claim(t0).await.unwrap();
+    enqueue_key(&key, t0 + minutes(11), 2).await.unwrap();
+    let reclaimed = claim(t0 + minutes(11)).await.unwrap();
+    assert_eq!(reclaimed.len(), 1);
+    assert_eq!(reclaimed[0].id, orphan.id);
+    assert_eq!(reclaimed[0].payload, serde_json::json!({ "v": 2 }));
+    store
+        .complete_job(orphan.id, stale[0].run_at)
+        .await
+        .unwrap();
+    assert_eq!(
+        pending_of_kind(store, account.id, &kind).await.len(),
+        1,
+        "the stale completion did not end the newer run"
+    );
+    assert!(
+        claim(t0 + minutes(12)).await.unwrap().is_empty(),
+        "nor did it release the second worker's lease"
+    );
+    store
+        .complete_job(orphan.id, reclaimed[0].run_at)
+        .await
+        .unwrap();
+    assert!(pending_of_kind(store, account.id, &kind).await.is_empty());
+
+    // A stale worker whose job was re-armed but not yet claimed again: its completion
+    // releases the job for the newer request.
+    let key = format!("reply:{}", unique());
+    let late = enqueue_key(&key, t0, 1).await.unwrap();
+    let slow = claim(t0).await.unwrap();
+    enqueue_key(&key, t0 + minutes(11), 2).await.unwrap();
+    store.complete_job(late.id, slow[0].run_at).await.unwrap();
+    let pending = pending_of_kind(store, account.id, &kind).await;
+    assert_eq!(pending.len(), 1);
+    assert_eq!(pending[0].payload, serde_json::json!({ "v": 2 }));
+    let fresh = claim(t0 + minutes(11)).await.unwrap();
+    store.complete_job(late.id, fresh[0].run_at).await.unwrap();
+    assert!(pending_of_kind(store, account.id, &kind).await.is_empty());
+}
+
+/// Concurrent claimers never get the same job.
+pub async fn jobs_concurrent_claimers_never_share(store: &dyn Store) {
+    let (_, account) = signup(store, "job-race").await;
+    let kind = job_kind("race");
+    let t0 = now();
+    let mut mine = Vec::new();
+    for n in 0..24 {
+        let job = store
+            .enqueue_job(new_job(
+                account.id,
+                &kind,
+                None,
+                t0 - SignedDuration::from_secs(n),
+                serde_json::json!({ "n": n }),
+            ))
+            .await
+            .unwrap();
+        mine.push(job.id);
+    }
+    let claimer = || async {
+        let mut claimed = Vec::new();
+        loop {
+            let batch = store
+                .claim_jobs(&[kind.as_str()], t0, t0 + minutes(10), 3)
+                .await
+                .unwrap();
+            if batch.is_empty() {
+                return claimed;
+            }
+            claimed.extend(batch);
+        }
+    };
+    let claimed: Vec<Job> = join_all((0..6).map(|_| claimer()).collect())
+        .await
+        .into_iter()
+        .flatten()
+        .collect();
+    let mut ids: Vec<JobId> = claimed.iter().map(|j| j.id).collect();
+    ids.sort();
+    mine.sort();
+    assert_eq!(ids, mine, "every job claimed exactly once");
+    for job in claimed {
+        store.complete_job(job.id, job.run_at).await.unwrap();
+    }
+}
+
+/// Every messaging method that takes an account keeps to it: another account's ids are
+/// `NotFound` or empty, and nothing of the other account changes.
+pub async fn messaging_tenant_isolation(store: &dyn Store) {
+    let (a, channel_a) = messaging_account(store, "m-tenant-a").await;
+    let (b, channel_b) = messaging_account(store, "m-tenant-b").await;
+    let number = phone("+15125550231");
+    let (lead_a, conversation_a) = conversation_with(store, &channel_a, &number).await;
+    let reply_a = enqueue(
+        store,
+        outbound(&conversation_a, Author::Ai, now() + minutes(60)),
+    )
+    .await;
+    let sent_a = enqueue(
+        store,
+        outbound(
+            &conversation_a,
+            Author::Human {
+                user_id: UserId::new(),
+            },
+            now(),
+        ),
+    )
+    .await;
+    store
+        .mark_sent(
+            sent_a.id,
+            &format!("SM{}", unique()),
+            MessageStatus::Sent,
+            now(),
+        )
+        .await
+        .unwrap();
+    let kind = job_kind("m-tenant");
+    let key = format!("reply:{}", conversation_a.id);
+    let job_a = store
+        .enqueue_job(new_job(
+            a.id,
+            &kind,
+            Some(&key),
+            now(),
+            serde_json::json!({ "a": 1 }),
+        ))
+        .await
+        .unwrap();
+    let lead_a = store.get_lead(a.id, lead_a.id).await.unwrap();
+    let conversation_a = store
+        .get_conversation(a.id, conversation_a.id)
+        .await
+        .unwrap();
+
+    // Channels.
+    assert_not_found(store.get_channel(b.id, channel_a.id).await);
+    assert_eq!(
+        store.list_channels(b.id).await.unwrap(),
+        vec![channel_b.clone()]
+    );
+    assert_not_found(store.set_channel_enabled(b.id, channel_a.id, false).await);
+    assert!(store.get_channel(a.id, channel_a.id).await.unwrap().enabled);
+
+    // Leads.
+    assert_not_found(store.get_lead(b.id, lead_a.id).await);
+    assert_eq!(store.find_lead_by_phone(b.id, &number).await.unwrap(), None);
+    assert!(
+        store
+            .list_leads(b.id, None, 100, 0)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        store
+            .list_leads(b.id, Some("5550231"), 100, 0)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_not_found(
+        store
+            .update_lead_fields(b.id, lead_a.id, Some("closed"), None)
+            .await,
+    );
+    assert_not_found(store.delete_lead(b.id, lead_a.id).await);
+    let lead_b = store
+        .upsert_lead(
+            b.id,
+            &number,
+            LeadInput {
+                name: Some("B's contact".to_owned()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_ne!(lead_b.id, lead_a.id, "same number, separate leads");
+    assert_eq!(store.get_lead(a.id, lead_a.id).await.unwrap(), lead_a);
+
+    // Conversations.
+    assert_not_found(store.get_conversation(b.id, conversation_a.id).await);
+    assert_not_found(store.conversation_for(b.id, lead_a.id, channel_a.id).await);
+    assert_not_found(store.conversation_for(b.id, lead_b.id, channel_a.id).await);
+    assert_not_found(store.conversation_for(b.id, lead_a.id, channel_b.id).await);
+    assert_not_found(store.conversation_for(a.id, lead_b.id, channel_a.id).await);
+    assert!(
+        store
+            .list_conversations(b.id, false, false, 100)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_not_found(store.set_ai_paused(b.id, conversation_a.id, true).await);
+    assert_not_found(
+        store
+            .set_needs_attention(b.id, conversation_a.id, true)
+            .await,
+    );
+    assert_not_found(store.mark_read(b.id, conversation_a.id).await);
+    assert_not_found(store.messages(b.id, conversation_a.id).await);
+    assert_eq!(
+        store
+            .get_conversation(a.id, conversation_a.id)
+            .await
+            .unwrap(),
+        conversation_a
+    );
+
+    // Messages.
+    let mut crossed = inbound(&channel_a, &phone("+15125550232"), "hi", now());
+    crossed.account_id = b.id;
+    assert_not_found(store.store_inbound(crossed).await);
+    assert_eq!(
+        store
+            .find_lead_by_phone(b.id, &phone("+15125550232"))
+            .await
+            .unwrap(),
+        None,
+        "the refused inbound left no lead behind"
+    );
+    let mut hijack = outbound(&conversation_a, Author::Ai, now());
+    hijack.account_id = b.id;
+    assert_not_found(store.enqueue_outbound(hijack, Vec::new()).await);
+    let conversation_b = store
+        .conversation_for(b.id, lead_b.id, channel_b.id)
+        .await
+        .unwrap();
+    let same_key = NewOutbound {
+        idempotency_key: reply_a.idempotency_key.clone().unwrap_or_default(),
+        ..outbound(&conversation_b, Author::Ai, now() + minutes(60))
+    };
+    let reply_b = store
+        .enqueue_outbound(same_key.clone(), Vec::new())
+        .await
+        .unwrap();
+    assert_eq!(reply_b.id, same_key.id, "idempotency keys are per account");
+    assert_eq!(reply_b.account_id, b.id);
+    assert_eq!(
+        store
+            .supersede_pending_ai(b.id, conversation_a.id)
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(
+        message_in(store, &conversation_a, reply_a.id).await.status,
+        MessageStatus::Queued
+    );
+    assert!(
+        store
+            .sent_to_phone_since(b.id, &number, now() - minutes(60))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        store
+            .sent_to_phone_since(a.id, &number, now() - minutes(60))
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+
+    // Jobs.
+    assert!(store.pending_jobs(b.id).await.unwrap().is_empty());
+    let job_b = store
+        .enqueue_job(new_job(
+            b.id,
+            &kind,
+            Some(&key),
+            now() + minutes(30),
+            serde_json::json!({ "b": 1 }),
+        ))
+        .await
+        .unwrap();
+    assert_ne!(job_b.id, job_a.id, "dedup keys are per account");
+    assert_eq!(store.pending_jobs(a.id).await.unwrap(), vec![job_a]);
+    assert_eq!(store.pending_jobs(b.id).await.unwrap(), vec![job_b]);
+
+    for id in [reply_a.id, reply_b.id] {
+        store
+            .finish_outbound(id, MessageStatus::Failed, None, Some("test"))
+            .await
+            .unwrap();
+    }
+}
+
+/// Deleting an account deletes its channels, leads, conversations, messages and jobs.
+pub async fn account_deletion_removes_messaging_rows(store: &dyn Store) {
+    let (account, channel) = messaging_account(store, "m-delete").await;
+    let (keep, keep_channel) = messaging_account(store, "m-keep").await;
+    let number = phone("+15125550241");
+    let (lead, conversation) = conversation_with(store, &channel, &number).await;
+    let reply = enqueue(
+        store,
+        outbound(&conversation, Author::Ai, now() + minutes(60)),
+    )
+    .await;
+    store
+        .mark_sent(reply.id, "SMdel-1", MessageStatus::Sent, now())
+        .await
+        .unwrap();
+    let kind = job_kind("m-delete");
+    store
+        .enqueue_job(new_job(
+            account.id,
+            &kind,
+            Some("k"),
+            now(),
+            serde_json::json!({}),
+        ))
+        .await
+        .unwrap();
+    let (kept_lead, kept_conversation) = conversation_with(store, &keep_channel, &number).await;
+
+    store.delete_account(account.id).await.unwrap();
+
+    assert!(store.list_channels(account.id).await.unwrap().is_empty());
+    assert_not_found(store.get_channel(account.id, channel.id).await);
+    assert_eq!(
+        store
+            .find_channel_by_webhook_token(&channel.provider, &channel.webhook_token)
+            .await
+            .unwrap(),
+        None
+    );
+    assert_not_found(store.touch_channel_webhook(channel.id, now()).await);
+    assert_not_found(store.get_lead(account.id, lead.id).await);
+    assert!(
+        store
+            .list_leads(account.id, None, 100, 0)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_not_found(store.get_conversation(account.id, conversation.id).await);
+    assert_not_found(store.messages(account.id, conversation.id).await);
+    assert!(
+        !store
+            .apply_delivery_status(channel.id, "SMdel-1", MessageStatus::Delivered, None)
+            .await
+            .unwrap()
+    );
+    assert_not_found(
+        store
+            .finish_outbound(reply.id, MessageStatus::Failed, None, None)
+            .await,
+    );
+    assert!(store.pending_jobs(account.id).await.unwrap().is_empty());
+    assert!(
+        store
+            .sent_to_phone_since(account.id, &number, now() - minutes(60))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // A webhook for the deleted channel stores nothing.
+    assert_not_found(
+        store
+            .store_inbound(inbound(&channel, &number, "hello?", now()))
+            .await,
+    );
+
+    // The other account is untouched.
+    assert_eq!(
+        store.get_lead(keep.id, kept_lead.id).await.unwrap().id,
+        kept_lead.id
+    );
+    assert_eq!(
+        store
+            .messages(keep.id, kept_conversation.id)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
 }
 
 // ---- health ----

@@ -279,8 +279,9 @@ pub struct NewJob {
     pub id: JobId,
     pub account_id: AccountId,
     pub kind: String,
-    /// With a key: if a job with this key is waiting, its `run_at` and payload are replaced
-    /// instead of adding a second job.
+    /// With a key: if the account has an uncompleted job with this key (waiting, or running:
+    /// then it runs again, see `complete_job`), its `run_at` and payload are replaced instead of
+    /// adding a second job.
     pub dedup_key: Option<String>,
     pub payload: serde_json::Value,
     pub run_at: Timestamp,
@@ -456,8 +457,8 @@ pub trait MessageStore: Send + Sync {
 
 #[async_trait]
 pub trait JobStore: Send + Sync {
-    /// Adds a job, or, when a waiting job has the same dedup key, moves it to the new `run_at`
-    /// and payload (debounce).
+    /// Adds a job, or, when an uncompleted job of the account has the same dedup key, moves it to
+    /// the new `run_at` and payload (debounce).
     async fn enqueue_job(&self, job: NewJob) -> StoreResult<Job>;
     /// Claims up to `limit` due jobs of the given kinds with a lease.
     async fn claim_jobs(
@@ -467,7 +468,12 @@ pub trait JobStore: Send + Sync {
         lease_until: Timestamp,
         limit: u32,
     ) -> StoreResult<Vec<Job>>;
-    async fn complete_job(&self, id: JobId) -> StoreResult<()>;
+    /// Ends a claimed run. `claimed_run_at` is the job's `run_at` as claimed. If the job was
+    /// re-armed (`enqueue_job` with its dedup key) while this run held it, it is not completed but
+    /// released to run again at its new `run_at`, so the newer request is not lost. A worker whose
+    /// claim was overtaken by a later claim of the re-armed job changes nothing; completing twice
+    /// is harmless.
+    async fn complete_job(&self, id: JobId, claimed_run_at: Timestamp) -> StoreResult<()>;
     /// Releases the job to run again at `retry_at`, recording the error.
     async fn retry_job(&self, id: JobId, retry_at: Timestamp, error: &str) -> StoreResult<()>;
     /// Jobs not yet completed (tests and health).

@@ -1,6 +1,7 @@
 //! Capability traits. Each is small and says what one part of the application may do.
 
 use crate::StoreResult;
+use crate::messaging::{ChannelStore, ConversationStore, JobStore, LeadStore, MessageStore};
 use crate::records::*;
 use async_trait::async_trait;
 use jiff::Timestamp;
@@ -251,6 +252,11 @@ pub trait Store:
     + PasswordResetStore
     + LoginThrottleStore
     + ComplianceStore
+    + ChannelStore
+    + LeadStore
+    + ConversationStore
+    + MessageStore
+    + JobStore
     + HealthStore
     + 'static
 {
@@ -268,6 +274,11 @@ impl<T> Store for T where
         + PasswordResetStore
         + LoginThrottleStore
         + ComplianceStore
+        + ChannelStore
+        + LeadStore
+        + ConversationStore
+        + MessageStore
+        + JobStore
         + HealthStore
         + 'static
 {

@@ -1,9 +1,16 @@
-//! Backend-specific behaviour: SQLite connection settings, concurrent writers on both backends,
-//! and audit tamper detection by editing rows behind the store's back.
+//! Backend-specific behaviour: SQLite connection settings, concurrent writers and claimers on
+//! both backends, partial unique indexes, and audit tamper detection by editing rows behind the
+//! store's back.
 
+use jiff::Timestamp;
 use leadline_domain::audit::verify_chain;
-use leadline_domain::{AccountId, BusinessProfile, Email, InvitationId, Role, UserId};
-use leadline_store::{AuditEntry, NewAudit, NewInvitation, NewSignup, NewUser, Store, StoreError};
+use leadline_domain::ids::{ChannelId, JobId, MessageId};
+use leadline_domain::{AccountId, BusinessProfile, E164Phone, Email, InvitationId, Role, UserId};
+use leadline_store::{
+    AuditEntry, Author, LeadInput, NewAudit, NewChannel, NewInvitation, NewJob, NewOutbound,
+    NewSignup, NewUser, Store, StoreError,
+};
+use leadline_store_sql::DatabaseUrl;
 use leadline_store_sql::testing::{TestDb, fresh_postgres, fresh_sqlite, sqlite_pool};
 use std::sync::Arc;
 
@@ -282,4 +289,216 @@ async fn corrupt_rows_surface_as_corrupt() {
         db.store.get_membership(account.id, user.id).await,
         Err(StoreError::Corrupt(_))
     ));
+}
+
+/// Claimers on separate tasks of a multi-threaded runtime race for 60 outbound messages and 60
+/// jobs: every row is claimed exactly once.
+async fn parallel_claimers_never_share(store: Arc<dyn Store>) {
+    let (_, account) = store
+        .sign_up(NewSignup {
+            user: NewUser {
+                id: UserId::new(),
+                email: Email::parse(&format!("c-{}@example.com", uuid::Uuid::new_v4().simple()))
+                    .unwrap(),
+                name: "Claims".into(),
+                password_hash: None,
+                google_subject: None,
+            },
+            account_id: AccountId::new(),
+            profile: BusinessProfile {
+                business_name: "Claims".into(),
+                ..Default::default()
+            },
+        })
+        .await
+        .unwrap();
+    let channel = store
+        .create_channel(NewChannel {
+            id: ChannelId::new(),
+            account_id: account.id,
+            provider: "sandbox".into(),
+            name: "race".into(),
+            address: "+15125550100".into(),
+            webhook_token: uuid::Uuid::new_v4().simple().to_string(),
+            settings: serde_json::json!({}),
+            send_rate_per_minute: 60,
+        })
+        .await
+        .unwrap();
+    let lead = store
+        .upsert_lead(
+            account.id,
+            &E164Phone::parse("+15125550199").unwrap(),
+            LeadInput::default(),
+        )
+        .await
+        .unwrap();
+    let conversation = store
+        .conversation_for(account.id, lead.id, channel.id)
+        .await
+        .unwrap();
+    let now = Timestamp::now();
+    let mut messages = Vec::new();
+    let mut jobs = Vec::new();
+    for n in 0..60 {
+        let message = store
+            .enqueue_outbound(
+                NewOutbound {
+                    id: MessageId::new(),
+                    account_id: account.id,
+                    conversation_id: conversation.id,
+                    body: format!("message {n}"),
+                    author: Author::Ai,
+                    segments: 1,
+                    encoding: "GSM-7".into(),
+                    idempotency_key: format!("race-{n}"),
+                    due_at: now,
+                },
+                vec![NewJob {
+                    id: JobId::new(),
+                    account_id: account.id,
+                    kind: "race".into(),
+                    dedup_key: None,
+                    payload: serde_json::json!({ "n": n }),
+                    run_at: now,
+                }],
+            )
+            .await
+            .unwrap();
+        messages.push(message.id);
+    }
+    jobs.extend(
+        store
+            .pending_jobs(account.id)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|j| j.id),
+    );
+    assert_eq!(jobs.len(), 60);
+
+    let lease = now + jiff::SignedDuration::from_mins(10);
+    let tasks: Vec<_> = (0..8)
+        .map(|_| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let (mut got_messages, mut got_jobs) = (Vec::new(), Vec::new());
+                loop {
+                    let work = store.claim_outbound(now, lease, 4).await.unwrap();
+                    let claimed = store.claim_jobs(&["race"], now, lease, 4).await.unwrap();
+                    if work.is_empty() && claimed.is_empty() {
+                        return (got_messages, got_jobs);
+                    }
+                    got_messages.extend(work.into_iter().map(|w| w.message.id));
+                    got_jobs.extend(claimed.into_iter().map(|j| j.id));
+                }
+            })
+        })
+        .collect();
+    let (mut got_messages, mut got_jobs) = (Vec::new(), Vec::new());
+    for task in tasks {
+        let (m, j) = task.await.unwrap();
+        got_messages.extend(m);
+        got_jobs.extend(j);
+    }
+    got_messages.sort();
+    messages.sort();
+    assert_eq!(got_messages, messages, "each message claimed exactly once");
+    got_jobs.sort();
+    jobs.sort();
+    assert_eq!(got_jobs, jobs, "each job claimed exactly once");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sqlite_parallel_claimers_never_share() {
+    let db = fresh_sqlite().await;
+    parallel_claimers_never_share(db.store.clone()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_parallel_claimers_never_share() {
+    let Some(db) = fresh_postgres().await else {
+        eprintln!("LEADLINE_TEST_DATABASE_URL unset: PostgreSQL claim race skipped");
+        return;
+    };
+    parallel_claimers_never_share(db.store.clone()).await;
+}
+
+/// Runs one statement on the test database behind the store's back.
+async fn exec(url: &DatabaseUrl, sql: &str) -> Result<(), sqlx::Error> {
+    match url.backend() {
+        leadline_store_sql::Backend::Sqlite => {
+            let pool = sqlite_pool(url).await;
+            sqlx::query(sql).execute(&pool).await.map(|_| ())
+        }
+        leadline_store_sql::Backend::Postgres => {
+            let pool = sqlx::PgPool::connect(url.expose()).await.unwrap();
+            let done = sqlx::query(sql).execute(&pool).await.map(|_| ());
+            pool.close().await;
+            done
+        }
+    }
+}
+
+/// The partial unique indexes behave the same on both backends: an inbound provider id is
+/// unique per channel while outbound rows may share one, and only uncompleted jobs hold a
+/// dedup key.
+async fn partial_unique_indexes(db: &TestDb) {
+    let url = &db.url;
+    for sql in [
+        "INSERT INTO accounts (id, business_name, agent_name, industry, description, products_services, \
+         unique_selling_points, license_numbers, licensed_states, status, created_at, updated_at) \
+         VALUES ('a', 'A', '', '', '', '', '', '', '[]', 'active', 0, 0)",
+        "INSERT INTO channels (id, account_id, provider, name, address, webhook_token, settings, \
+         send_rate_per_minute, created_at) VALUES ('ch', 'a', 'sandbox', 'c', '+15125550100', 't', '{}', 1, 0)",
+        "INSERT INTO leads (id, account_id, phone, name, stage, tags, fields, created_at, updated_at) \
+         VALUES ('l', 'a', '+15125550101', '', 'new', '[]', '{}', 0, 0)",
+        "INSERT INTO conversations (id, account_id, lead_id, channel_id, created_at) \
+         VALUES ('c', 'a', 'l', 'ch', 0)",
+    ] {
+        exec(url, sql).await.unwrap();
+    }
+    let message = |id: &str, direction: &str| {
+        format!(
+            "INSERT INTO messages (id, account_id, conversation_id, channel_id, direction, body, media, \
+             author, author_kind, status, status_rank, provider_message_id, segments, encoding, created_at) \
+             VALUES ('{id}', 'a', 'c', 'ch', '{direction}', '', '[]', '{{}}', 'ai', 'sent', 20, 'SM1', 1, '', 0)"
+        )
+    };
+    exec(url, &message("m1", "inbound")).await.unwrap();
+    assert!(
+        exec(url, &message("m2", "inbound")).await.is_err(),
+        "an inbound provider id twice on one channel"
+    );
+    exec(url, &message("m3", "outbound")).await.unwrap();
+    exec(url, &message("m4", "outbound")).await.unwrap();
+
+    let job = |id: &str, key: &str, completed_at: &str| {
+        format!(
+            "INSERT INTO jobs (id, account_id, kind, dedup_key, payload, run_at, created_at, completed_at) \
+             VALUES ('{id}', 'a', 'k', {key}, '{{}}', 0, 0, {completed_at})"
+        )
+    };
+    exec(url, &job("j1", "'key'", "5")).await.unwrap();
+    exec(url, &job("j2", "'key'", "NULL")).await.unwrap();
+    assert!(
+        exec(url, &job("j3", "'key'", "NULL")).await.is_err(),
+        "two uncompleted jobs with one key"
+    );
+    exec(url, &job("j4", "NULL", "NULL")).await.unwrap();
+    exec(url, &job("j5", "NULL", "NULL")).await.unwrap();
+}
+
+#[tokio::test]
+async fn sqlite_partial_unique_indexes() {
+    partial_unique_indexes(&fresh_sqlite().await).await;
+}
+
+#[tokio::test]
+async fn postgres_partial_unique_indexes() {
+    let Some(db) = fresh_postgres().await else {
+        eprintln!("LEADLINE_TEST_DATABASE_URL unset: PostgreSQL index test skipped");
+        return;
+    };
+    partial_unique_indexes(&db).await;
 }

@@ -117,7 +117,10 @@ async fn connect_creates_and_migrates_a_sqlite_file_and_migrate_is_idempotent() 
     let dir = tempfile::tempdir().unwrap();
     let url = DatabaseUrl::sqlite_file(&dir.path().join("nested name.db"));
     let applied = leadline_store_sql::migrate(&url).await.unwrap();
-    assert_eq!(applied, vec!["1 foundation".to_owned()]);
+    assert_eq!(
+        applied,
+        vec!["1 foundation".to_owned(), "2 messaging".to_owned()]
+    );
     assert!(
         leadline_store_sql::migrate(&url).await.unwrap().is_empty(),
         "already up to date"

@@ -1,0 +1,320 @@
+//! The pipeline end to end on a real database (SQLite, or PostgreSQL with
+//! LEADLINE_TEST_DATABASE_URL) against the Twilio mock, on a virtual clock: every step takes the
+//! instant it runs at, so quiet hours and debounce are tested without sleeping.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use jiff::{SignedDuration, Timestamp};
+use leadline_app::{KeyRing, MasterKey, SecretsService};
+use leadline_domain::ids::ChannelId;
+use leadline_domain::{AccountId, E164Phone, Email, UserId};
+use leadline_engine::providers::{ProviderFactory, credential_purpose};
+use leadline_engine::replies::HoldingReply;
+use leadline_engine::{Engine, EngineConfig, InboundResult};
+use leadline_providers::messaging::sandbox::SandboxProvider;
+use leadline_providers::messaging::twilio::TwilioWebhooks;
+use leadline_providers::messaging::{InboundEvent, InboundWebhooks};
+use leadline_providers::mock::Scripted;
+use leadline_providers::mock::twilio::{InboundSms, StatusCallback, TwilioMock, inbound_request, status_request};
+use leadline_store::{Channel, ComplianceEventKind, Direction, MessageStatus, NewChannel, NewSignup, NewUser};
+use leadline_store_sql::testing::{TestDb, fresh};
+use secrecy::SecretString;
+use std::sync::Arc;
+
+const SID: &str = "AC0123456789abcdef0123456789abcdef";
+const TOKEN: &str = "twilio-auth-token-0123456789";
+const OUR_NUMBER: &str = "+15125550100";
+const LEAD: &str = "+15125550147";
+
+struct Rig {
+    db: TestDb,
+    engine: Engine,
+    channel: Channel,
+    mock: TwilioMock,
+    public: url::Url,
+    account: AccountId,
+}
+
+/// A Monday noon in Austin: inside every window.
+fn noon() -> Timestamp {
+    "2026-12-07T18:00:00Z".parse().unwrap()
+}
+
+fn secs(t: Timestamp, s: i64) -> Timestamp {
+    t.checked_add(SignedDuration::from_secs(s)).unwrap()
+}
+
+async fn rig() -> Rig {
+    let db = fresh().await;
+    let mock = TwilioMock::start(SID, TOKEN).await.unwrap();
+    let account = AccountId::new();
+    db.store
+        .sign_up(NewSignup {
+            user: NewUser { id: UserId::new(), email: Email::parse("dana@example.com").unwrap(), name: "Dana".into(), password_hash: None, google_subject: None },
+            account_id: account,
+            profile: leadline_domain::BusinessProfile { business_name: "Acme Insurance".into(), agent_name: "Dana".into(), ..Default::default() },
+        })
+        .await
+        .unwrap();
+    let secrets = Arc::new(SecretsService::new(db.store.clone(), KeyRing::from_keys(vec![MasterKey::generate()])));
+    let channel = db
+        .store
+        .create_channel(NewChannel {
+            id: ChannelId::new(),
+            account_id: account,
+            provider: "twilio".into(),
+            name: "Main line".into(),
+            address: OUR_NUMBER.into(),
+            webhook_token: "tok123".into(),
+            settings: serde_json::json!({"account_sid": SID, "api_base_url": mock.base_url().to_string()}),
+            send_rate_per_minute: 60,
+        })
+        .await
+        .unwrap();
+    secrets.put(account, &credential_purpose(&channel), &SecretString::from(TOKEN), "system").await.unwrap();
+    let public: url::Url = "https://leadline.example/".parse().unwrap();
+    let config = EngineConfig { debounce: SignedDuration::from_secs(4), public_url: Some(public.clone()), ..Default::default() };
+    let engine = Engine::new(db.store.clone(), ProviderFactory::new(secrets, Arc::new(SandboxProvider::new())), Arc::new(HoldingReply), config);
+    Rig { db, engine, channel, mock, public, account }
+}
+
+impl Rig {
+    fn webhook_url(&self) -> url::Url {
+        self.public.join("webhooks/twilio/tok123").unwrap()
+    }
+
+    /// A signed Twilio inbound webhook, verified and parsed as the web layer does, then handled.
+    async fn text_in(&self, body: &str, sid: &str, at: Timestamp) -> InboundResult {
+        let mut sms = InboundSms::new(LEAD, OUR_NUMBER, body);
+        sms.message_sid = sid.into();
+        let request = inbound_request(&self.webhook_url(), TOKEN, &sms);
+        let hooks = TwilioWebhooks;
+        hooks.verify(&request, &SecretString::from(TOKEN)).unwrap();
+        let event = hooks.parse(&request).unwrap();
+        self.engine.handle_inbound(&self.channel, event, at).await.unwrap()
+    }
+
+    async fn callback(&self, provider_sid: &str, status: &str, code: Option<&str>) -> InboundResult {
+        let cb = StatusCallback {
+            message_sid: provider_sid.into(),
+            account_sid: SID.into(),
+            from: OUR_NUMBER.into(),
+            to: LEAD.into(),
+            status: status.into(),
+            error_code: code.map(str::to_owned),
+        };
+        let request = status_request(&self.webhook_url(), TOKEN, &cb);
+        let hooks = TwilioWebhooks;
+        hooks.verify(&request, &SecretString::from(TOKEN)).unwrap();
+        let event = hooks.parse(&request).unwrap();
+        self.engine.handle_inbound(&self.channel, event, Timestamp::now()).await.unwrap()
+    }
+
+    /// Runs both workers at `at` until nothing more is due.
+    async fn work(&self, at: Timestamp) {
+        for _ in 0..5 {
+            let jobs = self.engine.run_jobs_once(at).await.unwrap();
+            let out = self.engine.run_outbound_once(at).await.unwrap();
+            if jobs + out == 0 {
+                return;
+            }
+        }
+    }
+
+    async fn thread(&self) -> Vec<leadline_store::Message> {
+        let lead = self.db.store.find_lead_by_phone(self.account, &E164Phone::parse(LEAD).unwrap()).await.unwrap().unwrap();
+        let conv = self.db.store.conversation_for(self.account, lead.id, self.channel.id).await.unwrap();
+        self.db.store.messages(self.account, conv.id).await.unwrap()
+    }
+
+    fn outbound(thread: &[leadline_store::Message]) -> Vec<&leadline_store::Message> {
+        thread.iter().filter(|m| m.direction == Direction::Outbound).collect()
+    }
+}
+
+fn sid(n: u32) -> String {
+    format!("SM{n:032}")
+}
+
+#[tokio::test]
+async fn a_signed_webhook_becomes_a_stored_message_a_gated_reply_and_a_tracked_delivery() {
+    let r = rig().await;
+    let t = noon();
+    let res = r.text_in("Hi, I saw your ad about life insurance", &sid(1), t).await;
+    assert!(matches!(res, InboundResult::Stored { reply_scheduled: true, .. }), "{res:?}");
+    // Debounce: nothing is answered before the window closes.
+    r.work(secs(t, 1)).await;
+    assert!(r.mock.messages().is_empty());
+    r.work(secs(t, 5)).await;
+    let sent = r.mock.messages();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].to, LEAD);
+    assert_eq!(sent[0].from.as_deref(), Some(OUR_NUMBER));
+    assert!(sent[0].body.as_deref().unwrap().contains("Acme Insurance"));
+    assert!(sent[0].status_callback.as_deref().unwrap().starts_with("https://leadline.example/webhooks/twilio/tok123"));
+    let thread = r.thread().await;
+    let out = Rig::outbound(&thread);
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].status, MessageStatus::Sent);
+    assert_eq!(out[0].provider_message_id.as_deref(), Some(sent[0].sid.as_str()));
+
+    // Status callbacks move it forward, never back.
+    assert_eq!(r.callback(&sent[0].sid, "delivered", None).await, InboundResult::StatusApplied { changed: true });
+    assert_eq!(r.callback(&sent[0].sid, "sent", None).await, InboundResult::StatusApplied { changed: false });
+    assert_eq!(Rig::outbound(&r.thread().await)[0].status, MessageStatus::Delivered);
+}
+
+#[tokio::test]
+async fn a_retried_webhook_is_stored_once() {
+    let r = rig().await;
+    let t = noon();
+    r.text_in("Hello?", &sid(7), t).await;
+    assert_eq!(r.text_in("Hello?", &sid(7), secs(t, 1)).await, InboundResult::Duplicate);
+    let inbound: Vec<_> = r.thread().await.into_iter().filter(|m| m.direction == Direction::Inbound).collect();
+    assert_eq!(inbound.len(), 1);
+}
+
+#[tokio::test]
+async fn a_burst_of_bubbles_gets_one_reply() {
+    let r = rig().await;
+    let t = noon();
+    r.text_in("Hi", &sid(1), t).await;
+    r.text_in("I'm 42, married", &sid(2), secs(t, 2)).await;
+    r.work(secs(t, 4)).await;
+    assert!(r.mock.messages().is_empty(), "the second bubble pushed the turn back");
+    r.text_in("two kids", &sid(3), secs(t, 5)).await;
+    r.work(secs(t, 20)).await;
+    assert_eq!(r.mock.messages().len(), 1);
+    assert!(r.mock.duplicates().is_empty());
+}
+
+#[tokio::test]
+async fn stop_records_an_opt_out_sends_one_confirmation_and_nothing_else() {
+    let r = rig().await;
+    let t = noon();
+    r.text_in("Hi there", &sid(1), t).await;
+    r.work(secs(t, 10)).await;
+    assert_eq!(r.mock.messages().len(), 1);
+    r.text_in("STOP", &sid(2), secs(t, 20)).await;
+    r.work(secs(t, 30)).await;
+    assert_eq!(r.mock.messages().len(), 2);
+    assert!(r.mock.messages()[1].body.as_deref().unwrap().contains("unsubscribed"));
+    // A second STOP and later texts get nothing, not even a second confirmation.
+    r.text_in("stop texting me", &sid(3), secs(t, 40)).await;
+    r.text_in("hello??", &sid(4), secs(t, 50)).await;
+    r.work(secs(t, 120)).await;
+    assert_eq!(r.mock.messages().len(), 2);
+    let events = r.db.store.compliance_history(r.account, &E164Phone::parse(LEAD).unwrap()).await.unwrap();
+    assert!(events.iter().any(|e| e.kind == ComplianceEventKind::OptOut && e.source == "keyword"));
+    // Even a human's text is blocked, with the reason on the message.
+    let lead = r.db.store.find_lead_by_phone(r.account, &E164Phone::parse(LEAD).unwrap()).await.unwrap().unwrap();
+    let conv = r.db.store.conversation_for(r.account, lead.id, r.channel.id).await.unwrap();
+    let human = leadline_store::Author::Human { user_id: UserId::new() };
+    let m = r.engine.queue_text(&conv, "Are you sure?".into(), human, "manual-1".into(), secs(t, 130)).await.unwrap();
+    r.work(secs(t, 131)).await;
+    let blocked = r.thread().await.into_iter().find(|x| x.id == m.id).unwrap();
+    assert_eq!(blocked.status, MessageStatus::Blocked);
+    assert!(blocked.gate.unwrap().to_string().contains("opted out"));
+    assert_eq!(r.mock.messages().len(), 2);
+}
+
+#[tokio::test]
+async fn a_reply_due_at_22_local_is_deferred_to_the_next_allowed_minute() {
+    let r = rig().await;
+    // Monday 22:00 in Austin.
+    let late: Timestamp = "2026-12-08T04:00:00Z".parse().unwrap();
+    r.text_in("are you open?", &sid(1), late).await;
+    r.work(secs(late, 10)).await;
+    assert!(r.mock.messages().is_empty());
+    let out = Rig::outbound(&r.thread().await).into_iter().cloned().collect::<Vec<_>>();
+    assert_eq!(out[0].status, MessageStatus::Deferred);
+    let next: Timestamp = "2026-12-08T15:00:00Z".parse().unwrap();
+    assert_eq!(out[0].due_at, Some(next), "Texas opens at 9:00 on a weekday");
+    let gate = out[0].gate.clone().unwrap();
+    assert_eq!(gate["decision"], "defer");
+    assert!(gate.to_string().contains("Texas"));
+    r.work(secs(next, -60)).await;
+    assert!(r.mock.messages().is_empty(), "not a minute early");
+    r.work(next).await;
+    assert_eq!(r.mock.messages().len(), 1);
+}
+
+#[tokio::test]
+async fn a_provider_500_then_201_gives_exactly_one_delivery() {
+    let r = rig().await;
+    let t = noon();
+    r.mock.fail_next(1, Scripted::ServerError);
+    r.text_in("Hi", &sid(1), t).await;
+    r.work(secs(t, 5)).await;
+    assert!(r.mock.messages().is_empty());
+    let out = Rig::outbound(&r.thread().await)[0].clone();
+    assert_eq!(out.status, MessageStatus::Queued, "back in the outbox with a backoff");
+    r.work(secs(t, 600)).await;
+    assert_eq!(r.mock.messages().len(), 1);
+    assert!(r.mock.duplicates().is_empty());
+    let out = Rig::outbound(&r.thread().await)[0].clone();
+    assert_eq!((out.status, out.attempts), (MessageStatus::Sent, 2));
+}
+
+#[tokio::test]
+async fn a_killed_worker_mid_send_does_not_duplicate() {
+    let r = rig().await;
+    let t = noon();
+    r.text_in("Hi", &sid(1), t).await;
+    r.engine.run_jobs_once(secs(t, 5)).await.unwrap();
+    // A worker claims the message and dies before finishing.
+    let claimed = r.db.store.claim_outbound(secs(t, 5), secs(t, 65), 10).await.unwrap();
+    assert_eq!(claimed.len(), 1);
+    // While its lease holds, nobody else takes it.
+    r.work(secs(t, 30)).await;
+    assert!(r.mock.messages().is_empty());
+    // After the lease, another worker sends it exactly once.
+    r.work(secs(t, 70)).await;
+    r.work(secs(t, 200)).await;
+    assert_eq!(r.mock.messages().len(), 1);
+}
+
+#[tokio::test]
+async fn an_unsubscribed_recipient_error_becomes_an_opt_out() {
+    let r = rig().await;
+    let t = noon();
+    r.mock.opt_out(LEAD);
+    r.text_in("Hi", &sid(1), t).await;
+    r.work(secs(t, 5)).await;
+    let out = Rig::outbound(&r.thread().await)[0].clone();
+    assert_eq!(out.status, MessageStatus::Failed);
+    assert_eq!(out.error_code.as_deref(), Some("21610"));
+    let state = r.db.store.compliance_state(r.account, &E164Phone::parse(LEAD).unwrap()).await.unwrap();
+    assert!(state.opted_out);
+}
+
+#[tokio::test]
+async fn the_sandbox_channel_goes_through_the_same_pipeline() {
+    let r = rig().await;
+    let sandbox = r
+        .db
+        .store
+        .create_channel(NewChannel {
+            id: ChannelId::new(),
+            account_id: r.account,
+            provider: "sandbox".into(),
+            name: "Sandbox".into(),
+            address: "+15125550199".into(),
+            webhook_token: "sandbox-tok".into(),
+            settings: serde_json::json!({}),
+            send_rate_per_minute: 60,
+        })
+        .await
+        .unwrap();
+    let t = noon();
+    let event = SandboxProvider::inbound(E164Phone::parse(LEAD).unwrap(), "+15125550199", "Hi from the simulator");
+    assert!(matches!(event, InboundEvent::Message { .. }));
+    r.engine.handle_inbound(&sandbox, event, t).await.unwrap();
+    r.work(secs(t, 5)).await;
+    let lead = r.db.store.find_lead_by_phone(r.account, &E164Phone::parse(LEAD).unwrap()).await.unwrap().unwrap();
+    let conv = r.db.store.conversation_for(r.account, lead.id, sandbox.id).await.unwrap();
+    let msgs = r.db.store.messages(r.account, conv.id).await.unwrap();
+    let out: Vec<_> = msgs.iter().filter(|m| m.direction == Direction::Outbound).collect();
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].status, MessageStatus::Delivered, "the sandbox reports delivery");
+    assert!(r.engine.providers().sandbox().sent().iter().any(|m| m.body.contains("Acme Insurance")));
+}
