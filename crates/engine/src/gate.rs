@@ -12,9 +12,20 @@ use serde::Serialize;
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(tag = "decision", rename_all = "snake_case")]
 pub enum GateDecision {
-    Send { rules: Vec<String>, zones: Vec<String>, states: Vec<String> },
-    Defer { until: Timestamp, reasons: Vec<String>, zones: Vec<String>, states: Vec<String> },
-    Block { reasons: Vec<String> },
+    Send {
+        rules: Vec<String>,
+        zones: Vec<String>,
+        states: Vec<String>,
+    },
+    Defer {
+        until: Timestamp,
+        reasons: Vec<String>,
+        zones: Vec<String>,
+        states: Vec<String>,
+    },
+    Block {
+        reasons: Vec<String>,
+    },
 }
 
 impl GateDecision {
@@ -48,29 +59,61 @@ pub fn message_kind(author: &Author) -> MessageKind {
 
 pub fn decide(input: &GateInput<'_>) -> GateDecision {
     let kind = message_kind(input.author);
-    if matches!(input.account_status, AccountStatus::Suspended | AccountStatus::Terminated) {
-        return GateDecision::Block { reasons: vec![format!("the account is {}", input.account_status)] };
+    if matches!(
+        input.account_status,
+        AccountStatus::Suspended | AccountStatus::Terminated
+    ) {
+        return GateDecision::Block {
+            reasons: vec![format!("the account is {}", input.account_status)],
+        };
     }
     // After an opt-out only the single confirmation (a system message) may go out.
     if input.compliance.opted_out && kind != MessageKind::Transactional {
-        let when = input.compliance.last_opt_out_at.map(|t| format!(" at {t}")).unwrap_or_default();
-        return GateDecision::Block { reasons: vec![format!("the lead opted out{when}; no automated or manual texts may be sent")] };
+        let when = input
+            .compliance
+            .last_opt_out_at
+            .map(|t| format!(" at {t}"))
+            .unwrap_or_default();
+        return GateDecision::Block {
+            reasons: vec![format!(
+                "the lead opted out{when}; no automated or manual texts may be sent"
+            )],
+        };
     }
     if input.compliance.suppressed && kind != MessageKind::Transactional {
-        return GateDecision::Block { reasons: vec!["the number is on the account's do-not-contact list".into()] };
+        return GateDecision::Block {
+            reasons: vec!["the number is on the account's do-not-contact list".into()],
+        };
     }
     let mut request = WindowRequest::new(input.lead.phone.clone(), input.now);
     request.kind = kind;
     request.settings = input.settings.clone();
     request.recent_sends = input.recent_sends.clone();
     request.prior_express_consent = input.compliance.consented;
-    request.address_state = input.lead.state.as_deref().and_then(|s| compliance::UsState::parse(s).ok());
-    request.time_zone = input.lead.time_zone.as_deref().and_then(|z| compliance::parse_time_zone(z).ok());
+    request.address_state = input
+        .lead
+        .state
+        .as_deref()
+        .and_then(|s| compliance::UsState::parse(s).ok());
+    request.time_zone = input
+        .lead
+        .time_zone
+        .as_deref()
+        .and_then(|z| compliance::parse_time_zone(z).ok());
     let decision = compliance::decide(&request);
     let states: Vec<String> = decision.states.iter().map(|s| s.to_string()).collect();
     match decision.outcome {
-        Outcome::Send => GateDecision::Send { rules: decision.rules, zones: decision.zones, states },
-        Outcome::Defer { until, reasons } => GateDecision::Defer { until, reasons, zones: decision.zones, states },
+        Outcome::Send => GateDecision::Send {
+            rules: decision.rules,
+            zones: decision.zones,
+            states,
+        },
+        Outcome::Defer { until, reasons } => GateDecision::Defer {
+            until,
+            reasons,
+            zones: decision.zones,
+            states,
+        },
         Outcome::Block { reasons } => GateDecision::Block { reasons },
     }
 }
@@ -101,7 +144,12 @@ mod tests {
         }
     }
 
-    fn input<'a>(lead: &'a Lead, author: &'a Author, c: &'a ContactCompliance, now: &str) -> GateInput<'a> {
+    fn input<'a>(
+        lead: &'a Lead,
+        author: &'a Author,
+        c: &'a ContactCompliance,
+        now: &str,
+    ) -> GateInput<'a> {
         GateInput {
             lead,
             author,
@@ -116,11 +164,20 @@ mod tests {
     #[test]
     fn opted_out_leads_get_only_the_confirmation() {
         let l = lead("+15125550123");
-        let c = ContactCompliance { opted_out: true, ..Default::default() };
+        let c = ContactCompliance {
+            opted_out: true,
+            ..Default::default()
+        };
         let ai = Author::Ai;
-        assert!(matches!(decide(&input(&l, &ai, &c, "2026-12-07T18:00:00Z")), GateDecision::Block { .. }));
+        assert!(matches!(
+            decide(&input(&l, &ai, &c, "2026-12-07T18:00:00Z")),
+            GateDecision::Block { .. }
+        ));
         let sys = Author::System;
-        assert!(matches!(decide(&input(&l, &sys, &c, "2026-12-07T18:00:00Z")), GateDecision::Send { .. }));
+        assert!(matches!(
+            decide(&input(&l, &sys, &c, "2026-12-07T18:00:00Z")),
+            GateDecision::Send { .. }
+        ));
     }
 
     #[test]
@@ -139,7 +196,10 @@ mod tests {
         }
         // Transactional confirmations are never held by quiet hours.
         let sys = Author::System;
-        assert!(matches!(decide(&input(&l, &sys, &c, "2026-12-08T04:00:00Z")), GateDecision::Send { .. }));
+        assert!(matches!(
+            decide(&input(&l, &sys, &c, "2026-12-08T04:00:00Z")),
+            GateDecision::Send { .. }
+        ));
     }
 
     #[test]
@@ -150,7 +210,13 @@ mod tests {
         let mut i = input(&l, &ai, &c, "2026-12-07T18:00:00Z");
         i.account_status = AccountStatus::Suspended;
         assert!(matches!(decide(&i), GateDecision::Block { .. }));
-        let s = ContactCompliance { suppressed: true, ..Default::default() };
-        assert!(matches!(decide(&input(&l, &ai, &s, "2026-12-07T18:00:00Z")), GateDecision::Block { .. }));
+        let s = ContactCompliance {
+            suppressed: true,
+            ..Default::default()
+        };
+        assert!(matches!(
+            decide(&input(&l, &ai, &s, "2026-12-07T18:00:00Z")),
+            GateDecision::Block { .. }
+        ));
     }
 }

@@ -22,11 +22,12 @@ use leadline_domain::compliance::{self, IntakeClass, IntakeContext, Tier, Window
 use leadline_domain::ids::{EventId, JobId, MessageId};
 use leadline_domain::{AccountId, E164Phone};
 use leadline_providers::messaging::{
-    DeliveryStatus, Disposition, InboundEvent, OptOutSignal, OutboundMessage, SenderAddress, backoff,
+    DeliveryStatus, Disposition, InboundEvent, OptOutSignal, OutboundMessage, SenderAddress,
+    backoff,
 };
 use leadline_store::{
-    Author, Channel, ComplianceEventKind, Conversation, InboundOutcome, Job, Message, MessageStatus, NewComplianceEvent,
-    NewInbound, NewJob, NewOutbound, OutboundWork, Store,
+    Author, Channel, ComplianceEventKind, Conversation, InboundOutcome, Job, Message,
+    MessageStatus, NewComplianceEvent, NewInbound, NewJob, NewOutbound, OutboundWork, Store,
 };
 use providers::ProviderFactory;
 use replies::{ReplyGenerator, Turn};
@@ -48,7 +49,12 @@ pub struct EngineConfig {
 
 impl Default for EngineConfig {
     fn default() -> Self {
-        Self { debounce: SignedDuration::from_secs(4), lease: SignedDuration::from_secs(60), max_attempts: 8, public_url: None }
+        Self {
+            debounce: SignedDuration::from_secs(4),
+            lease: SignedDuration::from_secs(60),
+            max_attempts: 8,
+            public_url: None,
+        }
     }
 }
 
@@ -56,9 +62,15 @@ impl Default for EngineConfig {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum InboundResult {
     /// Stored; `intake` says how the compliance intake classified it.
-    Stored { message_id: MessageId, intake: IntakeClass, reply_scheduled: bool },
+    Stored {
+        message_id: MessageId,
+        intake: IntakeClass,
+        reply_scheduled: bool,
+    },
     Duplicate,
-    StatusApplied { changed: bool },
+    StatusApplied {
+        changed: bool,
+    },
     ConsentRecorded,
     Ignored,
 }
@@ -72,13 +84,25 @@ pub struct Engine {
 
 impl std::fmt::Debug for Engine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Engine").field("config", &self.config).finish_non_exhaustive()
+        f.debug_struct("Engine")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
     }
 }
 
 impl Engine {
-    pub fn new(store: Arc<dyn Store>, providers: ProviderFactory, replies: Arc<dyn ReplyGenerator>, config: EngineConfig) -> Self {
-        Self { store, providers, replies, config }
+    pub fn new(
+        store: Arc<dyn Store>,
+        providers: ProviderFactory,
+        replies: Arc<dyn ReplyGenerator>,
+        config: EngineConfig,
+    ) -> Self {
+        Self {
+            store,
+            providers,
+            replies,
+            config,
+        }
     }
 
     pub fn providers(&self) -> &ProviderFactory {
@@ -91,10 +115,22 @@ impl Engine {
 
     /// Handles one verified event from a channel. Returns once everything it decided is durably
     /// stored, so the webhook may then answer 2xx.
-    pub async fn handle_inbound(&self, channel: &Channel, event: InboundEvent, now: Timestamp) -> anyhow::Result<InboundResult> {
+    pub async fn handle_inbound(
+        &self,
+        channel: &Channel,
+        event: InboundEvent,
+        now: Timestamp,
+    ) -> anyhow::Result<InboundResult> {
         self.store.touch_channel_webhook(channel.id, now).await?;
         match event {
-            InboundEvent::Message { provider_message_id, from, body, media, provider_opt_out, .. } => {
+            InboundEvent::Message {
+                provider_message_id,
+                from,
+                body,
+                media,
+                provider_opt_out,
+                ..
+            } => {
                 let inbound = NewInbound {
                     id: MessageId::new(),
                     account_id: channel.account_id,
@@ -107,15 +143,37 @@ impl Engine {
                 };
                 match self.store.store_inbound(inbound).await? {
                     InboundOutcome::Duplicate { .. } => Ok(InboundResult::Duplicate),
-                    InboundOutcome::Stored { message, lead, conversation } => {
-                        self.intake(channel, &message, &lead.phone, &conversation, provider_opt_out, now).await
+                    InboundOutcome::Stored {
+                        message,
+                        lead,
+                        conversation,
+                    } => {
+                        self.intake(
+                            channel,
+                            &message,
+                            &lead.phone,
+                            &conversation,
+                            provider_opt_out,
+                            now,
+                        )
+                        .await
                     }
                 }
             }
-            InboundEvent::Status { provider_message_id, status, error_code, .. } => {
+            InboundEvent::Status {
+                provider_message_id,
+                status,
+                error_code,
+                ..
+            } => {
                 let changed = self
                     .store
-                    .apply_delivery_status(channel.id, &provider_message_id, store_status(status), error_code.as_deref())
+                    .apply_delivery_status(
+                        channel.id,
+                        &provider_message_id,
+                        store_status(status),
+                        error_code.as_deref(),
+                    )
                     .await?;
                 Ok(InboundResult::StatusApplied { changed })
             }
@@ -125,7 +183,15 @@ impl Engine {
                     OptOutSignal::Start => ComplianceEventKind::OptIn,
                     OptOutSignal::Help => return Ok(InboundResult::Ignored),
                 };
-                self.record(channel.account_id, &handle, kind, "provider", serde_json::json!({"channel": channel.id.to_string()}), now).await?;
+                self.record(
+                    channel.account_id,
+                    &handle,
+                    kind,
+                    "provider",
+                    serde_json::json!({"channel": channel.id.to_string()}),
+                    now,
+                )
+                .await?;
                 Ok(InboundResult::ConsentRecorded)
             }
             InboundEvent::Ignored { reason } => {
@@ -135,9 +201,25 @@ impl Engine {
         }
     }
 
-    async fn record(&self, account: AccountId, phone: &E164Phone, kind: ComplianceEventKind, source: &str, details: serde_json::Value, at: Timestamp) -> anyhow::Result<()> {
+    async fn record(
+        &self,
+        account: AccountId,
+        phone: &E164Phone,
+        kind: ComplianceEventKind,
+        source: &str,
+        details: serde_json::Value,
+        at: Timestamp,
+    ) -> anyhow::Result<()> {
         self.store
-            .append_compliance_event(NewComplianceEvent { id: EventId::new(), account_id: account, phone: phone.clone(), kind, source: source.into(), details, at })
+            .append_compliance_event(NewComplianceEvent {
+                id: EventId::new(),
+                account_id: account,
+                phone: phone.clone(),
+                kind,
+                source: source.into(),
+                details,
+                at,
+            })
             .await?;
         Ok(())
     }
@@ -154,7 +236,12 @@ impl Engine {
     ) -> anyhow::Result<InboundResult> {
         let account = channel.account_id;
         let state = self.store.compliance_state(account, phone).await?;
-        let mut intake = compliance::classify(&message.body, IntakeContext { opted_out: state.opted_out });
+        let mut intake = compliance::classify(
+            &message.body,
+            IntakeContext {
+                opted_out: state.opted_out,
+            },
+        );
         // The provider matched a keyword itself (and, for STOP, already sent its confirmation).
         let provider_confirmed = provider_signal == Some(OptOutSignal::Stop);
         if provider_confirmed && intake.class != IntakeClass::Stop {
@@ -162,7 +249,11 @@ impl Engine {
             intake.must_stop = true;
             intake.reason = "the provider reported an opt-out keyword".into();
         }
-        let stored = |reply_scheduled| InboundResult::Stored { message_id: message.id, intake: intake.class, reply_scheduled };
+        let stored = |reply_scheduled| InboundResult::Stored {
+            message_id: message.id,
+            intake: intake.class,
+            reply_scheduled,
+        };
         let profile = self.store.get_account(account).await?.profile;
         match intake.class {
             IntakeClass::Stop => {
@@ -177,24 +268,61 @@ impl Engine {
                     "message_id": message.id.to_string(), "text": message.body, "matched": intake.matched, "reason": intake.reason,
                     "scope": "all automated messages from this account",
                 });
-                self.record(account, phone, ComplianceEventKind::OptOut, source, details, now).await?;
-                self.store.supersede_pending_ai(account, conversation.id).await?;
+                self.record(
+                    account,
+                    phone,
+                    ComplianceEventKind::OptOut,
+                    source,
+                    details,
+                    now,
+                )
+                .await?;
+                self.store
+                    .supersede_pending_ai(account, conversation.id)
+                    .await?;
                 // At most one confirmation, and none when already opted out or when the
                 // provider sent its own.
                 if !state.opted_out && !provider_confirmed {
-                    self.queue_system_text(conversation, replies::opt_out_confirmation(&profile), format!("optout-confirm:{}", message.id), now).await?;
+                    self.queue_system_text(
+                        conversation,
+                        replies::opt_out_confirmation(&profile),
+                        format!("optout-confirm:{}", message.id),
+                        now,
+                    )
+                    .await?;
                 }
                 Ok(stored(false))
             }
             IntakeClass::Start => {
-                let details = serde_json::json!({"message_id": message.id.to_string(), "text": message.body});
-                self.record(account, phone, ComplianceEventKind::OptIn, "keyword", details, now).await?;
-                self.queue_system_text(conversation, replies::opt_in_confirmation(&profile), format!("optin-confirm:{}", message.id), now).await?;
+                let details =
+                    serde_json::json!({"message_id": message.id.to_string(), "text": message.body});
+                self.record(
+                    account,
+                    phone,
+                    ComplianceEventKind::OptIn,
+                    "keyword",
+                    details,
+                    now,
+                )
+                .await?;
+                self.queue_system_text(
+                    conversation,
+                    replies::opt_in_confirmation(&profile),
+                    format!("optin-confirm:{}", message.id),
+                    now,
+                )
+                .await?;
                 Ok(stored(false))
             }
             IntakeClass::Help => {
                 if !state.opted_out {
-                    self.queue_system_text(conversation, replies::help_reply(&profile), format!("help:{}", message.id), now).await?;
+                    self.queue_system_text(
+                        conversation,
+                        replies::help_reply(&profile),
+                        format!("help:{}", message.id),
+                        now,
+                    )
+                    .await?;
                 }
                 Ok(stored(false))
             }
@@ -203,8 +331,12 @@ impl Engine {
                     return Ok(stored(false));
                 }
                 // A newer bubble replaces a reply not yet sent, and pushes the turn back.
-                self.store.supersede_pending_ai(account, conversation.id).await?;
-                let run_at = now.checked_add(self.config.debounce).context("debounce overflow")?;
+                self.store
+                    .supersede_pending_ai(account, conversation.id)
+                    .await?;
+                let run_at = now
+                    .checked_add(self.config.debounce)
+                    .context("debounce overflow")?;
                 self.store
                     .enqueue_job(NewJob {
                         id: JobId::new(),
@@ -220,13 +352,27 @@ impl Engine {
         }
     }
 
-    async fn queue_system_text(&self, conversation: &Conversation, body: String, key: String, now: Timestamp) -> anyhow::Result<Message> {
-        self.queue_text(conversation, body, Author::System, key, now).await
+    async fn queue_system_text(
+        &self,
+        conversation: &Conversation,
+        body: String,
+        key: String,
+        now: Timestamp,
+    ) -> anyhow::Result<Message> {
+        self.queue_text(conversation, body, Author::System, key, now)
+            .await
     }
 
     /// Puts a text in the outbox (normalised to GSM-7 look-alikes so it costs no more than it
     /// must). The gate runs later, at dispatch.
-    pub async fn queue_text(&self, conversation: &Conversation, body: String, author: Author, key: String, now: Timestamp) -> anyhow::Result<Message> {
+    pub async fn queue_text(
+        &self,
+        conversation: &Conversation,
+        body: String,
+        author: Author,
+        key: String,
+        now: Timestamp,
+    ) -> anyhow::Result<Message> {
         let body = compliance::normalize_gsm(&body);
         let info = compliance::segments(&body);
         let message = self
@@ -252,21 +398,33 @@ impl Engine {
     /// Runs due reply jobs once. Returns how many it handled.
     pub async fn run_jobs_once(&self, now: Timestamp) -> anyhow::Result<usize> {
         let lease_until = now.checked_add(self.config.lease)?;
-        let jobs = self.store.claim_jobs(&[REPLY_JOB], now, lease_until, 16).await?;
+        let jobs = self
+            .store
+            .claim_jobs(&[REPLY_JOB], now, lease_until, 16)
+            .await?;
         let count = jobs.len();
         for job in jobs {
             if let Err(e) = self.reply_job(&job, now).await {
                 tracing::warn!(job = %job.id, error = %format!("{e:#}"), "reply job failed; will retry");
                 let retry_at = now.checked_add(SignedDuration::from_secs(30))?;
-                self.store.retry_job(job.id, retry_at, &format!("{e:#}")).await?;
+                self.store
+                    .retry_job(job.id, retry_at, &format!("{e:#}"))
+                    .await?;
             }
         }
         Ok(count)
     }
 
     async fn reply_job(&self, job: &Job, now: Timestamp) -> anyhow::Result<()> {
-        let conversation_id = job.payload["conversation_id"].as_str().and_then(|s| s.parse().ok()).context("reply job without a conversation id")?;
-        let conversation = match self.store.get_conversation(job.account_id, conversation_id).await {
+        let conversation_id = job.payload["conversation_id"]
+            .as_str()
+            .and_then(|s| s.parse().ok())
+            .context("reply job without a conversation id")?;
+        let conversation = match self
+            .store
+            .get_conversation(job.account_id, conversation_id)
+            .await
+        {
             Ok(c) => c,
             // The lead (and its conversations) was deleted meanwhile: nothing left to answer.
             Err(leadline_store::StoreError::NotFound) => {
@@ -275,10 +433,20 @@ impl Engine {
             }
             Err(e) => return Err(e.into()),
         };
-        let lead = self.store.get_lead(job.account_id, conversation.lead_id).await?;
-        let state = self.store.compliance_state(job.account_id, &lead.phone).await?;
+        let lead = self
+            .store
+            .get_lead(job.account_id, conversation.lead_id)
+            .await?;
+        let state = self
+            .store
+            .compliance_state(job.account_id, &lead.phone)
+            .await?;
         let history = self.store.messages(job.account_id, conversation.id).await?;
-        let last_inbound = history.iter().rev().find(|m| m.direction == leadline_store::Direction::Inbound).map(|m| m.id);
+        let last_inbound = history
+            .iter()
+            .rev()
+            .find(|m| m.direction == leadline_store::Direction::Inbound)
+            .map(|m| m.id);
         if conversation.ai_paused || state.opted_out || state.suppressed {
             self.store.complete_job(job.id, job.run_at).await?;
             return Ok(());
@@ -288,11 +456,22 @@ impl Engine {
             return Ok(());
         };
         let account = self.store.get_account(job.account_id).await?;
-        let turn = Turn { profile: &account.profile, lead: &lead, history: &history };
+        let turn = Turn {
+            profile: &account.profile,
+            lead: &lead,
+            history: &history,
+        };
         if let Some(text) = self.replies.reply(&turn).await? {
             // One reply per turn: the key is the turn's last inbound message, so a job that runs
             // twice (crash after enqueue, before completion) cannot answer twice.
-            self.queue_text(&conversation, text, Author::Ai, format!("ai-reply:{last_inbound}"), now).await?;
+            self.queue_text(
+                &conversation,
+                text,
+                Author::Ai,
+                format!("ai-reply:{last_inbound}"),
+                now,
+            )
+            .await?;
         }
         self.store.complete_job(job.id, job.run_at).await?;
         Ok(())
@@ -314,11 +493,22 @@ impl Engine {
     }
 
     async fn dispatch(&self, work: OutboundWork, now: Timestamp) -> anyhow::Result<()> {
-        let OutboundWork { message, conversation, lead, channel } = work;
+        let OutboundWork {
+            message,
+            conversation,
+            lead,
+            channel,
+        } = work;
         let account = self.store.get_account(message.account_id).await?;
-        let compliance_state = self.store.compliance_state(message.account_id, &lead.phone).await?;
+        let compliance_state = self
+            .store
+            .compliance_state(message.account_id, &lead.phone)
+            .await?;
         let since = now.checked_sub(SignedDuration::from_hours(24))?;
-        let recent_sends = self.store.sent_to_phone_since(message.account_id, &lead.phone, since).await?;
+        let recent_sends = self
+            .store
+            .sent_to_phone_since(message.account_id, &lead.phone, since)
+            .await?;
         let decision = gate::decide(&GateInput {
             lead: &lead,
             author: &message.author,
@@ -331,11 +521,21 @@ impl Engine {
         let gate_json = decision.to_json();
         match decision {
             GateDecision::Block { .. } => {
-                self.store.finish_outbound(message.id, MessageStatus::Blocked, Some(gate_json), None).await?;
+                self.store
+                    .finish_outbound(message.id, MessageStatus::Blocked, Some(gate_json), None)
+                    .await?;
                 return Ok(());
             }
             GateDecision::Defer { until, .. } => {
-                self.store.reschedule_outbound(message.id, MessageStatus::Deferred, until, Some(gate_json), None).await?;
+                self.store
+                    .reschedule_outbound(
+                        message.id,
+                        MessageStatus::Deferred,
+                        until,
+                        Some(gate_json),
+                        None,
+                    )
+                    .await?;
                 return Ok(());
             }
             GateDecision::Send { .. } => {}
@@ -344,24 +544,68 @@ impl Engine {
             Ok(p) => p,
             Err(e) => {
                 // A channel that cannot send (missing credentials) needs a person, not retries.
-                self.store.finish_outbound(message.id, MessageStatus::Failed, Some(gate_json), Some("channel_misconfigured")).await?;
-                self.store.set_needs_attention(message.account_id, conversation.id, true).await?;
+                self.store
+                    .finish_outbound(
+                        message.id,
+                        MessageStatus::Failed,
+                        Some(gate_json),
+                        Some("channel_misconfigured"),
+                    )
+                    .await?;
+                self.store
+                    .set_needs_attention(message.account_id, conversation.id, true)
+                    .await?;
                 tracing::warn!(channel = %channel.id, error = %e, "channel cannot send");
                 return Ok(());
             }
         };
         let from = SenderAddress::parse(&channel.address).context("channel address")?;
-        let key = message.idempotency_key.clone().unwrap_or_else(|| message.id.to_string());
-        let status_callback = self.config.public_url.as_ref().and_then(|base| base.join(&format!("webhooks/{}/{}", channel.provider, channel.webhook_token)).ok());
-        let outbound = OutboundMessage { from, to: lead.phone.clone(), body: message.body.clone(), media_urls: Vec::new(), idempotency_key: key, status_callback };
+        let key = message
+            .idempotency_key
+            .clone()
+            .unwrap_or_else(|| message.id.to_string());
+        let status_callback = self.config.public_url.as_ref().and_then(|base| {
+            base.join(&format!(
+                "webhooks/{}/{}",
+                channel.provider, channel.webhook_token
+            ))
+            .ok()
+        });
+        let outbound = OutboundMessage {
+            from,
+            to: lead.phone.clone(),
+            body: message.body.clone(),
+            media_urls: Vec::new(),
+            idempotency_key: key,
+            status_callback,
+        };
         match provider.send(&outbound).await {
             Ok(receipt) => {
-                self.store.mark_sent(message.id, &receipt.provider_message_id, store_status(receipt.status).max_sent(), now).await?;
+                self.store
+                    .mark_sent(
+                        message.id,
+                        &receipt.provider_message_id,
+                        store_status(receipt.status).max_sent(),
+                        now,
+                    )
+                    .await?;
                 // The sandbox reports delivery right away; apply it like a provider callback.
                 if channel.provider == "sandbox" {
                     for event in self.providers.sandbox().take_events() {
-                        if let InboundEvent::Status { provider_message_id, status, .. } = event {
-                            self.store.apply_delivery_status(channel.id, &provider_message_id, store_status(status), None).await?;
+                        if let InboundEvent::Status {
+                            provider_message_id,
+                            status,
+                            ..
+                        } = event
+                        {
+                            self.store
+                                .apply_delivery_status(
+                                    channel.id,
+                                    &provider_message_id,
+                                    store_status(status),
+                                    None,
+                                )
+                                .await?;
                         }
                     }
                 }
@@ -372,21 +616,56 @@ impl Engine {
                     Disposition::Retry { after } if message.attempts < self.config.max_attempts => {
                         let attempt = u32::try_from(message.attempts).unwrap_or(1);
                         let delay = backoff(attempt, after, &mut rand::thread_rng());
-                        let due = now.checked_add(SignedDuration::try_from(delay).unwrap_or(SignedDuration::from_secs(60)))?;
-                        self.store.reschedule_outbound(message.id, MessageStatus::Queued, due, None, Some(&err.to_string())).await?;
+                        let due = now.checked_add(
+                            SignedDuration::try_from(delay)
+                                .unwrap_or(SignedDuration::from_secs(60)),
+                        )?;
+                        self.store
+                            .reschedule_outbound(
+                                message.id,
+                                MessageStatus::Queued,
+                                due,
+                                None,
+                                Some(&err.to_string()),
+                            )
+                            .await?;
                     }
                     Disposition::Retry { .. } | Disposition::Permanent => {
                         if matches!(err, leadline_providers::messaging::SendError::OptedOut(_)) {
                             let details = serde_json::json!({"message_id": message.id.to_string(), "provider_error": code});
-                            self.record(message.account_id, &lead.phone, ComplianceEventKind::OptOut, "provider", details, now).await?;
+                            self.record(
+                                message.account_id,
+                                &lead.phone,
+                                ComplianceEventKind::OptOut,
+                                "provider",
+                                details,
+                                now,
+                            )
+                            .await?;
                         }
-                        self.store.finish_outbound(message.id, MessageStatus::Failed, None, code.as_deref()).await?;
+                        self.store
+                            .finish_outbound(
+                                message.id,
+                                MessageStatus::Failed,
+                                None,
+                                code.as_deref(),
+                            )
+                            .await?;
                     }
                     Disposition::Reconcile => {
                         // The provider may have the message: never resend automatically (that
                         // could text the lead twice). A person checks, so the row says so.
-                        self.store.finish_outbound(message.id, MessageStatus::Failed, None, Some("outcome_unknown")).await?;
-                        self.store.set_needs_attention(message.account_id, conversation.id, true).await?;
+                        self.store
+                            .finish_outbound(
+                                message.id,
+                                MessageStatus::Failed,
+                                None,
+                                Some("outcome_unknown"),
+                            )
+                            .await?;
+                        self.store
+                            .set_needs_attention(message.account_id, conversation.id, true)
+                            .await?;
                     }
                 }
             }
@@ -421,7 +700,11 @@ trait SentFloor {
 impl SentFloor for MessageStatus {
     /// A provider's "accepted"/"queued" answer to a send still means we handed it over.
     fn max_sent(self) -> Self {
-        if self.rank() < MessageStatus::Sent.rank() { MessageStatus::Sent } else { self }
+        if self.rank() < MessageStatus::Sent.rank() {
+            MessageStatus::Sent
+        } else {
+            self
+        }
     }
 }
 

@@ -29,13 +29,21 @@ impl ReplyGenerator for HoldingReply {
     async fn reply(&self, turn: &Turn<'_>) -> anyhow::Result<Option<String>> {
         let business = turn.profile.business_name.trim();
         let agent = turn.profile.agent_name.trim();
-        let already_greeted = turn.history.iter().any(|m| m.direction == Direction::Outbound);
+        let already_greeted = turn
+            .history
+            .iter()
+            .any(|m| m.direction == Direction::Outbound);
         let text = if already_greeted {
-            "Thanks, got it. I've passed this on and someone will get back to you shortly.".to_owned()
+            "Thanks, got it. I've passed this on and someone will get back to you shortly."
+                .to_owned()
         } else if agent.is_empty() {
-            format!("Hi! Thanks for reaching out to {business}. Someone from our team will get back to you shortly. Reply STOP to opt out.")
+            format!(
+                "Hi! Thanks for reaching out to {business}. Someone from our team will get back to you shortly. Reply STOP to opt out."
+            )
         } else {
-            format!("Hi! Thanks for reaching out to {business}. {agent} will get back to you shortly. Reply STOP to opt out.")
+            format!(
+                "Hi! Thanks for reaching out to {business}. {agent} will get back to you shortly. Reply STOP to opt out."
+            )
         };
         Ok(Some(text))
     }
@@ -43,14 +51,27 @@ impl ReplyGenerator for HoldingReply {
 
 /// The texts the platform itself sends, in the business's name.
 pub fn opt_out_confirmation(profile: &BusinessProfile) -> String {
-    format!("{}: you are unsubscribed and will receive no more messages. Reply START to resubscribe.", profile.business_name.trim())
+    format!(
+        "{}: you are unsubscribed and will receive no more messages. Reply START to resubscribe.",
+        profile.business_name.trim()
+    )
 }
 
 pub fn opt_in_confirmation(profile: &BusinessProfile) -> String {
-    format!("{}: you are subscribed again. Reply STOP to opt out, HELP for help. Msg & data rates may apply.", profile.business_name.trim())
+    format!(
+        "{}: you are subscribed again. Reply STOP to opt out, HELP for help. Msg & data rates may apply.",
+        profile.business_name.trim()
+    )
 }
 
 pub fn help_reply(profile: &BusinessProfile) -> String {
-    let contact = profile.phone.as_ref().map(|p| format!(" Call {p}.")).unwrap_or_default();
-    format!("{}: reply STOP to opt out.{contact} Msg & data rates may apply.", profile.business_name.trim())
+    let contact = profile
+        .phone
+        .as_ref()
+        .map(|p| format!(" Call {p}."))
+        .unwrap_or_default();
+    format!(
+        "{}: reply STOP to opt out.{contact} Msg & data rates may apply.",
+        profile.business_name.trim()
+    )
 }

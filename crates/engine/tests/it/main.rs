@@ -14,8 +14,12 @@ use leadline_providers::messaging::sandbox::SandboxProvider;
 use leadline_providers::messaging::twilio::TwilioWebhooks;
 use leadline_providers::messaging::{InboundEvent, InboundWebhooks};
 use leadline_providers::mock::Scripted;
-use leadline_providers::mock::twilio::{InboundSms, StatusCallback, TwilioMock, inbound_request, status_request};
-use leadline_store::{Channel, ComplianceEventKind, Direction, MessageStatus, NewChannel, NewSignup, NewUser};
+use leadline_providers::mock::twilio::{
+    InboundSms, StatusCallback, TwilioMock, inbound_request, status_request,
+};
+use leadline_store::{
+    Channel, ComplianceEventKind, Direction, MessageStatus, NewChannel, NewSignup, NewUser,
+};
 use leadline_store_sql::testing::{TestDb, fresh};
 use secrecy::SecretString;
 use std::sync::Arc;
@@ -49,13 +53,26 @@ async fn rig() -> Rig {
     let account = AccountId::new();
     db.store
         .sign_up(NewSignup {
-            user: NewUser { id: UserId::new(), email: Email::parse("dana@example.com").unwrap(), name: "Dana".into(), password_hash: None, google_subject: None },
+            user: NewUser {
+                id: UserId::new(),
+                email: Email::parse("dana@example.com").unwrap(),
+                name: "Dana".into(),
+                password_hash: None,
+                google_subject: None,
+            },
             account_id: account,
-            profile: leadline_domain::BusinessProfile { business_name: "Acme Insurance".into(), agent_name: "Dana".into(), ..Default::default() },
+            profile: leadline_domain::BusinessProfile {
+                business_name: "Acme Insurance".into(),
+                agent_name: "Dana".into(),
+                ..Default::default()
+            },
         })
         .await
         .unwrap();
-    let secrets = Arc::new(SecretsService::new(db.store.clone(), KeyRing::from_keys(vec![MasterKey::generate()])));
+    let secrets = Arc::new(SecretsService::new(
+        db.store.clone(),
+        KeyRing::from_keys(vec![MasterKey::generate()]),
+    ));
     let channel = db
         .store
         .create_channel(NewChannel {
@@ -70,11 +87,35 @@ async fn rig() -> Rig {
         })
         .await
         .unwrap();
-    secrets.put(account, &credential_purpose(&channel), &SecretString::from(TOKEN), "system").await.unwrap();
+    secrets
+        .put(
+            account,
+            &credential_purpose(&channel),
+            &SecretString::from(TOKEN),
+            "system",
+        )
+        .await
+        .unwrap();
     let public: url::Url = "https://leadline.example/".parse().unwrap();
-    let config = EngineConfig { debounce: SignedDuration::from_secs(4), public_url: Some(public.clone()), ..Default::default() };
-    let engine = Engine::new(db.store.clone(), ProviderFactory::new(secrets, Arc::new(SandboxProvider::new())), Arc::new(HoldingReply), config);
-    Rig { db, engine, channel, mock, public, account }
+    let config = EngineConfig {
+        debounce: SignedDuration::from_secs(4),
+        public_url: Some(public.clone()),
+        ..Default::default()
+    };
+    let engine = Engine::new(
+        db.store.clone(),
+        ProviderFactory::new(secrets, Arc::new(SandboxProvider::new())),
+        Arc::new(HoldingReply),
+        config,
+    );
+    Rig {
+        db,
+        engine,
+        channel,
+        mock,
+        public,
+        account,
+    }
 }
 
 impl Rig {
@@ -90,10 +131,18 @@ impl Rig {
         let hooks = TwilioWebhooks;
         hooks.verify(&request, &SecretString::from(TOKEN)).unwrap();
         let event = hooks.parse(&request).unwrap();
-        self.engine.handle_inbound(&self.channel, event, at).await.unwrap()
+        self.engine
+            .handle_inbound(&self.channel, event, at)
+            .await
+            .unwrap()
     }
 
-    async fn callback(&self, provider_sid: &str, status: &str, code: Option<&str>) -> InboundResult {
+    async fn callback(
+        &self,
+        provider_sid: &str,
+        status: &str,
+        code: Option<&str>,
+    ) -> InboundResult {
         let cb = StatusCallback {
             message_sid: provider_sid.into(),
             account_sid: SID.into(),
@@ -106,7 +155,10 @@ impl Rig {
         let hooks = TwilioWebhooks;
         hooks.verify(&request, &SecretString::from(TOKEN)).unwrap();
         let event = hooks.parse(&request).unwrap();
-        self.engine.handle_inbound(&self.channel, event, Timestamp::now()).await.unwrap()
+        self.engine
+            .handle_inbound(&self.channel, event, Timestamp::now())
+            .await
+            .unwrap()
     }
 
     /// Runs both workers at `at` until nothing more is due.
@@ -121,13 +173,27 @@ impl Rig {
     }
 
     async fn thread(&self) -> Vec<leadline_store::Message> {
-        let lead = self.db.store.find_lead_by_phone(self.account, &E164Phone::parse(LEAD).unwrap()).await.unwrap().unwrap();
-        let conv = self.db.store.conversation_for(self.account, lead.id, self.channel.id).await.unwrap();
+        let lead = self
+            .db
+            .store
+            .find_lead_by_phone(self.account, &E164Phone::parse(LEAD).unwrap())
+            .await
+            .unwrap()
+            .unwrap();
+        let conv = self
+            .db
+            .store
+            .conversation_for(self.account, lead.id, self.channel.id)
+            .await
+            .unwrap();
         self.db.store.messages(self.account, conv.id).await.unwrap()
     }
 
     fn outbound(thread: &[leadline_store::Message]) -> Vec<&leadline_store::Message> {
-        thread.iter().filter(|m| m.direction == Direction::Outbound).collect()
+        thread
+            .iter()
+            .filter(|m| m.direction == Direction::Outbound)
+            .collect()
     }
 }
 
@@ -139,8 +205,19 @@ fn sid(n: u32) -> String {
 async fn a_signed_webhook_becomes_a_stored_message_a_gated_reply_and_a_tracked_delivery() {
     let r = rig().await;
     let t = noon();
-    let res = r.text_in("Hi, I saw your ad about life insurance", &sid(1), t).await;
-    assert!(matches!(res, InboundResult::Stored { reply_scheduled: true, .. }), "{res:?}");
+    let res = r
+        .text_in("Hi, I saw your ad about life insurance", &sid(1), t)
+        .await;
+    assert!(
+        matches!(
+            res,
+            InboundResult::Stored {
+                reply_scheduled: true,
+                ..
+            }
+        ),
+        "{res:?}"
+    );
     // Debounce: nothing is answered before the window closes.
     r.work(secs(t, 1)).await;
     assert!(r.mock.messages().is_empty());
@@ -150,17 +227,35 @@ async fn a_signed_webhook_becomes_a_stored_message_a_gated_reply_and_a_tracked_d
     assert_eq!(sent[0].to, LEAD);
     assert_eq!(sent[0].from.as_deref(), Some(OUR_NUMBER));
     assert!(sent[0].body.as_deref().unwrap().contains("Acme Insurance"));
-    assert!(sent[0].status_callback.as_deref().unwrap().starts_with("https://leadline.example/webhooks/twilio/tok123"));
+    assert!(
+        sent[0]
+            .status_callback
+            .as_deref()
+            .unwrap()
+            .starts_with("https://leadline.example/webhooks/twilio/tok123")
+    );
     let thread = r.thread().await;
     let out = Rig::outbound(&thread);
     assert_eq!(out.len(), 1);
     assert_eq!(out[0].status, MessageStatus::Sent);
-    assert_eq!(out[0].provider_message_id.as_deref(), Some(sent[0].sid.as_str()));
+    assert_eq!(
+        out[0].provider_message_id.as_deref(),
+        Some(sent[0].sid.as_str())
+    );
 
     // Status callbacks move it forward, never back.
-    assert_eq!(r.callback(&sent[0].sid, "delivered", None).await, InboundResult::StatusApplied { changed: true });
-    assert_eq!(r.callback(&sent[0].sid, "sent", None).await, InboundResult::StatusApplied { changed: false });
-    assert_eq!(Rig::outbound(&r.thread().await)[0].status, MessageStatus::Delivered);
+    assert_eq!(
+        r.callback(&sent[0].sid, "delivered", None).await,
+        InboundResult::StatusApplied { changed: true }
+    );
+    assert_eq!(
+        r.callback(&sent[0].sid, "sent", None).await,
+        InboundResult::StatusApplied { changed: false }
+    );
+    assert_eq!(
+        Rig::outbound(&r.thread().await)[0].status,
+        MessageStatus::Delivered
+    );
 }
 
 #[tokio::test]
@@ -168,8 +263,16 @@ async fn a_retried_webhook_is_stored_once() {
     let r = rig().await;
     let t = noon();
     r.text_in("Hello?", &sid(7), t).await;
-    assert_eq!(r.text_in("Hello?", &sid(7), secs(t, 1)).await, InboundResult::Duplicate);
-    let inbound: Vec<_> = r.thread().await.into_iter().filter(|m| m.direction == Direction::Inbound).collect();
+    assert_eq!(
+        r.text_in("Hello?", &sid(7), secs(t, 1)).await,
+        InboundResult::Duplicate
+    );
+    let inbound: Vec<_> = r
+        .thread()
+        .await
+        .into_iter()
+        .filter(|m| m.direction == Direction::Inbound)
+        .collect();
     assert_eq!(inbound.len(), 1);
 }
 
@@ -180,7 +283,10 @@ async fn a_burst_of_bubbles_gets_one_reply() {
     r.text_in("Hi", &sid(1), t).await;
     r.text_in("I'm 42, married", &sid(2), secs(t, 2)).await;
     r.work(secs(t, 4)).await;
-    assert!(r.mock.messages().is_empty(), "the second bubble pushed the turn back");
+    assert!(
+        r.mock.messages().is_empty(),
+        "the second bubble pushed the turn back"
+    );
     r.text_in("two kids", &sid(3), secs(t, 5)).await;
     r.work(secs(t, 20)).await;
     assert_eq!(r.mock.messages().len(), 1);
@@ -197,19 +303,54 @@ async fn stop_records_an_opt_out_sends_one_confirmation_and_nothing_else() {
     r.text_in("STOP", &sid(2), secs(t, 20)).await;
     r.work(secs(t, 30)).await;
     assert_eq!(r.mock.messages().len(), 2);
-    assert!(r.mock.messages()[1].body.as_deref().unwrap().contains("unsubscribed"));
+    assert!(
+        r.mock.messages()[1]
+            .body
+            .as_deref()
+            .unwrap()
+            .contains("unsubscribed")
+    );
     // A second STOP and later texts get nothing, not even a second confirmation.
     r.text_in("stop texting me", &sid(3), secs(t, 40)).await;
     r.text_in("hello??", &sid(4), secs(t, 50)).await;
     r.work(secs(t, 120)).await;
     assert_eq!(r.mock.messages().len(), 2);
-    let events = r.db.store.compliance_history(r.account, &E164Phone::parse(LEAD).unwrap()).await.unwrap();
-    assert!(events.iter().any(|e| e.kind == ComplianceEventKind::OptOut && e.source == "keyword"));
+    let events =
+        r.db.store
+            .compliance_history(r.account, &E164Phone::parse(LEAD).unwrap())
+            .await
+            .unwrap();
+    assert!(
+        events
+            .iter()
+            .any(|e| e.kind == ComplianceEventKind::OptOut && e.source == "keyword")
+    );
     // Even a human's text is blocked, with the reason on the message.
-    let lead = r.db.store.find_lead_by_phone(r.account, &E164Phone::parse(LEAD).unwrap()).await.unwrap().unwrap();
-    let conv = r.db.store.conversation_for(r.account, lead.id, r.channel.id).await.unwrap();
-    let human = leadline_store::Author::Human { user_id: UserId::new() };
-    let m = r.engine.queue_text(&conv, "Are you sure?".into(), human, "manual-1".into(), secs(t, 130)).await.unwrap();
+    let lead =
+        r.db.store
+            .find_lead_by_phone(r.account, &E164Phone::parse(LEAD).unwrap())
+            .await
+            .unwrap()
+            .unwrap();
+    let conv =
+        r.db.store
+            .conversation_for(r.account, lead.id, r.channel.id)
+            .await
+            .unwrap();
+    let human = leadline_store::Author::Human {
+        user_id: UserId::new(),
+    };
+    let m = r
+        .engine
+        .queue_text(
+            &conv,
+            "Are you sure?".into(),
+            human,
+            "manual-1".into(),
+            secs(t, 130),
+        )
+        .await
+        .unwrap();
     r.work(secs(t, 131)).await;
     let blocked = r.thread().await.into_iter().find(|x| x.id == m.id).unwrap();
     assert_eq!(blocked.status, MessageStatus::Blocked);
@@ -225,10 +366,17 @@ async fn a_reply_due_at_22_local_is_deferred_to_the_next_allowed_minute() {
     r.text_in("are you open?", &sid(1), late).await;
     r.work(secs(late, 10)).await;
     assert!(r.mock.messages().is_empty());
-    let out = Rig::outbound(&r.thread().await).into_iter().cloned().collect::<Vec<_>>();
+    let out = Rig::outbound(&r.thread().await)
+        .into_iter()
+        .cloned()
+        .collect::<Vec<_>>();
     assert_eq!(out[0].status, MessageStatus::Deferred);
     let next: Timestamp = "2026-12-08T15:00:00Z".parse().unwrap();
-    assert_eq!(out[0].due_at, Some(next), "Texas opens at 9:00 on a weekday");
+    assert_eq!(
+        out[0].due_at,
+        Some(next),
+        "Texas opens at 9:00 on a weekday"
+    );
     let gate = out[0].gate.clone().unwrap();
     assert_eq!(gate["decision"], "defer");
     assert!(gate.to_string().contains("Texas"));
@@ -247,7 +395,11 @@ async fn a_provider_500_then_201_gives_exactly_one_delivery() {
     r.work(secs(t, 5)).await;
     assert!(r.mock.messages().is_empty());
     let out = Rig::outbound(&r.thread().await)[0].clone();
-    assert_eq!(out.status, MessageStatus::Queued, "back in the outbox with a backoff");
+    assert_eq!(
+        out.status,
+        MessageStatus::Queued,
+        "back in the outbox with a backoff"
+    );
     r.work(secs(t, 600)).await;
     assert_eq!(r.mock.messages().len(), 1);
     assert!(r.mock.duplicates().is_empty());
@@ -262,7 +414,11 @@ async fn a_killed_worker_mid_send_does_not_duplicate() {
     r.text_in("Hi", &sid(1), t).await;
     r.engine.run_jobs_once(secs(t, 5)).await.unwrap();
     // A worker claims the message and dies before finishing.
-    let claimed = r.db.store.claim_outbound(secs(t, 5), secs(t, 65), 10).await.unwrap();
+    let claimed =
+        r.db.store
+            .claim_outbound(secs(t, 5), secs(t, 65), 10)
+            .await
+            .unwrap();
     assert_eq!(claimed.len(), 1);
     // While its lease holds, nobody else takes it.
     r.work(secs(t, 30)).await;
@@ -283,38 +439,68 @@ async fn an_unsubscribed_recipient_error_becomes_an_opt_out() {
     let out = Rig::outbound(&r.thread().await)[0].clone();
     assert_eq!(out.status, MessageStatus::Failed);
     assert_eq!(out.error_code.as_deref(), Some("21610"));
-    let state = r.db.store.compliance_state(r.account, &E164Phone::parse(LEAD).unwrap()).await.unwrap();
+    let state =
+        r.db.store
+            .compliance_state(r.account, &E164Phone::parse(LEAD).unwrap())
+            .await
+            .unwrap();
     assert!(state.opted_out);
 }
 
 #[tokio::test]
 async fn the_sandbox_channel_goes_through_the_same_pipeline() {
     let r = rig().await;
-    let sandbox = r
-        .db
-        .store
-        .create_channel(NewChannel {
-            id: ChannelId::new(),
-            account_id: r.account,
-            provider: "sandbox".into(),
-            name: "Sandbox".into(),
-            address: "+15125550199".into(),
-            webhook_token: "sandbox-tok".into(),
-            settings: serde_json::json!({}),
-            send_rate_per_minute: 60,
-        })
-        .await
-        .unwrap();
+    let sandbox =
+        r.db.store
+            .create_channel(NewChannel {
+                id: ChannelId::new(),
+                account_id: r.account,
+                provider: "sandbox".into(),
+                name: "Sandbox".into(),
+                address: "+15125550199".into(),
+                webhook_token: "sandbox-tok".into(),
+                settings: serde_json::json!({}),
+                send_rate_per_minute: 60,
+            })
+            .await
+            .unwrap();
     let t = noon();
-    let event = SandboxProvider::inbound(E164Phone::parse(LEAD).unwrap(), "+15125550199", "Hi from the simulator");
+    let event = SandboxProvider::inbound(
+        E164Phone::parse(LEAD).unwrap(),
+        "+15125550199",
+        "Hi from the simulator",
+    );
     assert!(matches!(event, InboundEvent::Message { .. }));
     r.engine.handle_inbound(&sandbox, event, t).await.unwrap();
     r.work(secs(t, 5)).await;
-    let lead = r.db.store.find_lead_by_phone(r.account, &E164Phone::parse(LEAD).unwrap()).await.unwrap().unwrap();
-    let conv = r.db.store.conversation_for(r.account, lead.id, sandbox.id).await.unwrap();
+    let lead =
+        r.db.store
+            .find_lead_by_phone(r.account, &E164Phone::parse(LEAD).unwrap())
+            .await
+            .unwrap()
+            .unwrap();
+    let conv =
+        r.db.store
+            .conversation_for(r.account, lead.id, sandbox.id)
+            .await
+            .unwrap();
     let msgs = r.db.store.messages(r.account, conv.id).await.unwrap();
-    let out: Vec<_> = msgs.iter().filter(|m| m.direction == Direction::Outbound).collect();
+    let out: Vec<_> = msgs
+        .iter()
+        .filter(|m| m.direction == Direction::Outbound)
+        .collect();
     assert_eq!(out.len(), 1);
-    assert_eq!(out[0].status, MessageStatus::Delivered, "the sandbox reports delivery");
-    assert!(r.engine.providers().sandbox().sent().iter().any(|m| m.body.contains("Acme Insurance")));
+    assert_eq!(
+        out[0].status,
+        MessageStatus::Delivered,
+        "the sandbox reports delivery"
+    );
+    assert!(
+        r.engine
+            .providers()
+            .sandbox()
+            .sent()
+            .iter()
+            .any(|m| m.body.contains("Acme Insurance"))
+    );
 }
