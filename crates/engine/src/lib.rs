@@ -34,6 +34,8 @@ use replies::{ReplyGenerator, Turn};
 use std::sync::Arc;
 
 pub const REPLY_JOB: &str = "reply";
+/// The settings key holding an account's [`WindowSettings`] (own quiet hours, relaxations).
+pub const COMPLIANCE_SETTINGS: &str = "compliance";
 
 #[derive(Debug, Clone)]
 pub struct EngineConfig {
@@ -514,7 +516,7 @@ impl Engine {
             author: &message.author,
             compliance: &compliance_state,
             account_status: account.status,
-            settings: WindowSettings::default(),
+            settings: self.window_settings(message.account_id).await?,
             recent_sends,
             now,
         });
@@ -671,6 +673,16 @@ impl Engine {
             }
         }
         Ok(())
+    }
+
+    /// The account's quiet hours and relaxations; the legal defaults when it has none.
+    pub async fn window_settings(&self, account: AccountId) -> anyhow::Result<WindowSettings> {
+        match self.store.get_setting(account, COMPLIANCE_SETTINGS).await? {
+            None => Ok(WindowSettings::default()),
+            Some(value) => {
+                serde_json::from_value(value).context("stored compliance settings are unreadable")
+            }
+        }
     }
 
     /// Runs the workers until `shutdown` resolves: reply jobs and the outbox, polling.

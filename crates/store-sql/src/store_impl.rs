@@ -1008,6 +1008,40 @@ macro_rules! impl_store {
             }
 
             #[async_trait]
+            impl leadline_store::SettingsStore for $store {
+                async fn get_setting(&self, account: AccountId, key: &str) -> StoreResult<Option<serde_json::Value>> {
+                    let row: Option<(String,)> =
+                        sqlx::query_as("SELECT value FROM account_settings WHERE account_id = $1 AND key = $2")
+                            .bind(account.to_string())
+                            .bind(key)
+                            .fetch_optional(&self.pool)
+                            .await
+                            .map_err(db_err)?;
+                    row.map(|(text,)| {
+                        serde_json::from_str(&text).map_err(|e| StoreError::Corrupt(format!("setting {key}: {e}")))
+                    })
+                    .transpose()
+                }
+
+                async fn put_setting(&self, account: AccountId, key: &str, value: serde_json::Value, audit: NewAudit) -> StoreResult<()> {
+                    let mut tx = self.begin_audited(account).await?;
+                    sqlx::query(
+                        "INSERT INTO account_settings (account_id, key, value, updated_at) VALUES ($1, $2, $3, $4) \
+                         ON CONFLICT (account_id, key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+                    )
+                    .bind(account.to_string())
+                    .bind(key)
+                    .bind(json_text(&value)?)
+                    .bind(now_us())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_err)?;
+                    Self::append_audit_in(&mut tx, &audit).await?;
+                    Self::commit(tx).await
+                }
+            }
+
+            #[async_trait]
             impl HealthStore for $store {
                 async fn ready(&self) -> StoreResult<()> {
                     sqlx::query("SELECT 1").execute(&self.pool).await.map_err(db_err)?;

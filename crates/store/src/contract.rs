@@ -70,6 +70,7 @@ suite!(
     jobs_concurrent_claimers_never_share,
     messaging_tenant_isolation,
     account_deletion_removes_messaging_rows,
+    settings_round_trip_audited_and_scoped,
     health_is_ready,
 );
 
@@ -4098,6 +4099,51 @@ pub async fn account_deletion_removes_messaging_rows(store: &dyn Store) {
             .len(),
         1
     );
+}
+
+// ---- settings ----
+
+pub async fn settings_round_trip_audited_and_scoped(store: &dyn Store) {
+    let (_, a) = signup(store, "settings-a").await;
+    let (_, b) = signup(store, "settings-b").await;
+    assert_eq!(store.get_setting(a.id, "compliance").await.unwrap(), None);
+    let before = store.audit_chain(a.id).await.unwrap().len();
+    let v1 = serde_json::json!({"quiet_hours": "mon-fri 09:00-18:00", "relaxations": []});
+    store
+        .put_setting(
+            a.id,
+            "compliance",
+            v1.clone(),
+            audit(a.id, "compliance.settings"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store.get_setting(a.id, "compliance").await.unwrap(),
+        Some(v1)
+    );
+    let v2 =
+        serde_json::json!({"quiet_hours": null, "relaxations": ["replies_ignore_legal_hours"]});
+    store
+        .put_setting(
+            a.id,
+            "compliance",
+            v2.clone(),
+            audit(a.id, "compliance.settings"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store.get_setting(a.id, "compliance").await.unwrap(),
+        Some(v2)
+    );
+    let chain = store.audit_chain(a.id).await.unwrap();
+    assert_eq!(chain.len(), before + 2, "each change is audited");
+    // Another account sees nothing of it.
+    assert_eq!(store.get_setting(b.id, "compliance").await.unwrap(), None);
+    // Deleting the account removes its settings.
+    store.delete_account(a.id).await.unwrap();
+    assert_eq!(store.get_setting(a.id, "compliance").await.unwrap(), None);
 }
 
 // ---- health ----

@@ -227,6 +227,24 @@ pub trait ComplianceStore: Send + Sync {
     async fn suppression_list(&self, account: AccountId) -> StoreResult<Vec<E164Phone>>;
 }
 
+/// Per-account settings documents (compliance settings, later AI settings), each a JSON value
+/// under a key. Every change is audited in the same transaction.
+#[async_trait]
+pub trait SettingsStore: Send + Sync {
+    async fn get_setting(
+        &self,
+        account: AccountId,
+        key: &str,
+    ) -> StoreResult<Option<serde_json::Value>>;
+    async fn put_setting(
+        &self,
+        account: AccountId,
+        key: &str,
+        value: serde_json::Value,
+        audit: NewAudit,
+    ) -> StoreResult<()>;
+}
+
 /// Readiness: the database answers and its migrations are applied.
 #[async_trait]
 pub trait HealthStore: Send + Sync {
@@ -252,6 +270,7 @@ pub trait Store:
     + PasswordResetStore
     + LoginThrottleStore
     + ComplianceStore
+    + SettingsStore
     + ChannelStore
     + LeadStore
     + ConversationStore
@@ -274,6 +293,7 @@ impl<T> Store for T where
         + PasswordResetStore
         + LoginThrottleStore
         + ComplianceStore
+        + SettingsStore
         + ChannelStore
         + LeadStore
         + ConversationStore

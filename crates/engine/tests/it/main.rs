@@ -504,3 +504,60 @@ async fn the_sandbox_channel_goes_through_the_same_pipeline() {
             .any(|m| m.body.contains("Acme Insurance"))
     );
 }
+
+async fn set_compliance(r: &Rig, value: serde_json::Value) {
+    let audit = leadline_store::NewAudit {
+        account_id: r.account,
+        actor: "user:test".into(),
+        action: "compliance.settings".into(),
+        details: value.clone(),
+    };
+    r.db.store
+        .put_setting(
+            r.account,
+            leadline_engine::COMPLIANCE_SETTINGS,
+            value,
+            audit,
+        )
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn the_owners_quiet_hours_tighten_the_legal_window() {
+    let r = rig().await;
+    set_compliance(
+        &r,
+        serde_json::json!({"quiet_hours": "mon-fri 09:00-12:00", "relaxations": []}),
+    )
+    .await;
+    // Monday 12:00 in Austin: legal, but after the owner's hours.
+    let t = noon();
+    r.text_in("hello", &sid(1), t).await;
+    r.work(secs(t, 10)).await;
+    assert!(r.mock.messages().is_empty());
+    let out = Rig::outbound(&r.thread().await)[0].clone();
+    assert_eq!(
+        out.due_at,
+        Some("2026-12-08T15:00:00Z".parse().unwrap()),
+        "Tuesday 9:00 Austin"
+    );
+}
+
+#[tokio::test]
+async fn an_explicit_relaxation_lets_replies_out_after_hours() {
+    let r = rig().await;
+    set_compliance(
+        &r,
+        serde_json::json!({"quiet_hours": null, "relaxations": ["replies-ignore-legal-hours"]}),
+    )
+    .await;
+    let late: Timestamp = "2026-12-08T04:00:00Z".parse().unwrap();
+    r.text_in("are you open?", &sid(1), late).await;
+    r.work(secs(late, 10)).await;
+    assert_eq!(
+        r.mock.messages().len(),
+        1,
+        "the lead started the conversation and the owner relaxed the hours"
+    );
+}

@@ -57,6 +57,7 @@ contract_tests!(
     jobs_concurrent_claimers_never_share,
     messaging_tenant_isolation,
     account_deletion_removes_messaging_rows,
+    settings_round_trip_audited_and_scoped,
     health_is_ready,
 );
 

@@ -119,7 +119,11 @@ async fn connect_creates_and_migrates_a_sqlite_file_and_migrate_is_idempotent() 
     let applied = leadline_store_sql::migrate(&url).await.unwrap();
     assert_eq!(
         applied,
-        vec!["1 foundation".to_owned(), "2 messaging".to_owned()]
+        vec![
+            "1 foundation".to_owned(),
+            "2 messaging".to_owned(),
+            "3 settings".to_owned()
+        ]
     );
     assert!(
         leadline_store_sql::migrate(&url).await.unwrap().is_empty(),
