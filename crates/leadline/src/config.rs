@@ -40,6 +40,8 @@ pub struct Config {
     pub smtp_url: Option<SecretString>,
     /// The `From` of outgoing mail; defaults to `leadline <no-reply@localhost>`.
     pub smtp_from: Option<String>,
+    /// Seconds the assistant waits for more texts of a burst before answering.
+    pub debounce_secs: u32,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
@@ -66,6 +68,7 @@ impl Default for Config {
             google_issuer: None,
             smtp_url: None,
             smtp_from: None,
+            debounce_secs: 4,
         }
     }
 }
@@ -114,6 +117,9 @@ pub fn load(config_file: Option<&Path>, overrides: &Overrides) -> Result<Config,
     if config.session_idle_hours == 0 {
         return Err("session_idle_hours must be at least 1".into());
     }
+    if config.debounce_secs > 600 {
+        return Err("debounce_secs (LEADLINE_DEBOUNCE_SECS) must be at most 600".into());
+    }
     if config.google_client_id.is_some() != config.google_client_secret.is_some() {
         return Err("Sign in with Google needs both google_client_id and google_client_secret (LEADLINE_GOOGLE_CLIENT_ID, LEADLINE_GOOGLE_CLIENT_SECRET)".into());
     }
@@ -122,6 +128,10 @@ pub fn load(config_file: Option<&Path>, overrides: &Overrides) -> Result<Config,
 }
 
 impl Config {
+    pub fn debounce(&self) -> jiff::SignedDuration {
+        jiff::SignedDuration::from_secs(i64::from(self.debounce_secs))
+    }
+
     /// The checked SMTP settings, or `None` to write emails to the log. A blank URL counts as
     /// unset, so `LEADLINE_SMTP_URL=` in a compose file turns SMTP off.
     pub fn smtp(&self) -> Result<Option<SmtpConfig>, String> {

@@ -45,6 +45,14 @@ enum Command {
         /// Address to listen on [env: LEADLINE_BIND] [default: 127.0.0.1:8080]
         #[arg(long)]
         bind: Option<std::net::SocketAddr>,
+        /// Serve HTTP only; run the message workers elsewhere with `leadline worker`.
+        #[arg(long)]
+        no_worker: bool,
+    },
+    /// Run only the message workers (replies and the outbox), e.g. beside `serve --no-worker`.
+    Worker {
+        #[command(flatten)]
+        location: Location,
     },
     /// Apply database migrations and exit.
     Migrate {
@@ -113,11 +121,12 @@ enum KeysCommand {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let overrides = match &cli.command {
-        Command::Serve { location, bind } => Overrides {
+        Command::Serve { location, bind, .. } => Overrides {
             data_dir: location.data_dir.clone(),
             bind: *bind,
         },
         Command::Migrate { location }
+        | Command::Worker { location }
         | Command::Admin(
             AdminCommand::CreateAdmin { location, .. }
             | AdminCommand::ListAccounts { location, .. }
@@ -218,7 +227,8 @@ fn key_ring(config: &Config) -> anyhow::Result<KeyRing> {
 
 async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
     match command {
-        Command::Serve { .. } => serve(config).await,
+        Command::Serve { no_worker, .. } => serve(config, !no_worker).await,
+        Command::Worker { .. } => worker(config).await,
         Command::Migrate { .. } => {
             let url = database_url(&config)?;
             let applied = leadline_store_sql::migrate(&url)
@@ -252,7 +262,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
     }
 }
 
-async fn serve(config: Config) -> anyhow::Result<ExitCode> {
+async fn serve(config: Config, with_worker: bool) -> anyhow::Result<ExitCode> {
     let started = std::time::Instant::now();
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("cannot create data directory {}", config.data_dir.display()))?;
@@ -273,6 +283,7 @@ async fn serve(config: Config) -> anyhow::Result<ExitCode> {
     let mut web = leadline_web::WebConfig::new(public_url.clone());
     web.session_idle = jiff::SignedDuration::from_hours(i64::from(config.session_idle_hours));
     web.trust_proxy = config.trust_proxy;
+    web.debounce = config.debounce();
     if let (Some(id), Some(secret)) = (&config.google_client_id, &config.google_client_secret) {
         let issuer = match &config.google_issuer {
             Some(u) => u.clone(),
@@ -320,12 +331,66 @@ async fn serve(config: Config) -> anyhow::Result<ExitCode> {
         }
     });
 
+    // The message workers stop with the HTTP server: after in-flight requests finish.
+    let (stop_workers, workers_stopped) = tokio::sync::watch::channel(false);
+    let workers = with_worker.then(|| tokio::spawn(state.engine.clone().run(workers_stopped)));
+
     let shutdown = shutdown_signal()?;
     println!("leadline is running at {public_url}");
     println!("  data directory: {}", config.data_dir.display());
     println!("  database:       {}", url.redacted());
-    tracing::info!(address = %local, startup_ms = started.elapsed().as_millis() as u64, "listening");
-    leadline_web::serve(listener, state, shutdown).await?;
+    if workers.is_none() {
+        println!("  workers:        off (--no-worker); run `leadline worker` to send messages");
+    }
+    tracing::info!(address = %local, startup_ms = started.elapsed().as_millis() as u64, workers = with_worker, "listening");
+    let served = leadline_web::serve(listener, state, shutdown).await;
+    let _ = stop_workers.send(true);
+    if let Some(handle) = workers {
+        let _ = handle.await;
+    }
+    served?;
+    tracing::info!("stopped");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `leadline worker`: the reply and outbox workers without HTTP, until Ctrl-C or SIGTERM.
+async fn worker(config: Config) -> anyhow::Result<ExitCode> {
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("cannot create data directory {}", config.data_dir.display()))?;
+    let ring = key_ring(&config)?;
+    let url = database_url(&config)?;
+    tracing::info!(database = %url.redacted(), "opening database");
+    let store = leadline_store_sql::connect(&url)
+        .await
+        .with_context(|| format!("cannot open the database {}", url.redacted()))?;
+    let public_url = match &config.public_url {
+        Some(u) => u.clone(),
+        None => url::Url::parse(&format!("http://{}", config.bind))?,
+    };
+    let secrets = Arc::new(SecretsService::new(store.clone(), ring));
+    let engine_config = leadline_engine::EngineConfig {
+        debounce: config.debounce(),
+        public_url: Some(public_url),
+        ..leadline_engine::EngineConfig::default()
+    };
+    let engine = Arc::new(leadline_engine::Engine::new(
+        store,
+        leadline_engine::providers::ProviderFactory::new(
+            secrets,
+            Arc::new(leadline_providers::messaging::sandbox::SandboxProvider::new()),
+        ),
+        Arc::new(leadline_engine::replies::HoldingReply),
+        engine_config,
+    ));
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let shutdown = shutdown_signal()?;
+    tokio::spawn(async move {
+        shutdown.await;
+        let _ = stop.send(true);
+    });
+    println!("leadline worker is running");
+    println!("  database:       {}", url.redacted());
+    engine.run(stopped).await;
     tracing::info!("stopped");
     Ok(ExitCode::SUCCESS)
 }

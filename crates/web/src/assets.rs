@@ -7,9 +7,12 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 
 const APP_CSS: &str = include_str!("../assets/app.css");
+const POLL_JS: &str = include_str!("../assets/poll.js");
 
 pub fn router<S: Clone + Send + Sync + 'static>() -> Router<S> {
-    Router::new().route("/static/app.css", get(css))
+    Router::new()
+        .route("/static/app.css", get(css))
+        .route("/static/poll.js", get(poll_js))
 }
 
 async fn css() -> impl IntoResponse {
@@ -19,5 +22,15 @@ async fn css() -> impl IntoResponse {
             (CACHE_CONTROL, "public, max-age=3600"),
         ],
         APP_CSS,
+    )
+}
+
+async fn poll_js() -> impl IntoResponse {
+    (
+        [
+            (CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        POLL_JS,
     )
 }

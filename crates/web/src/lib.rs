@@ -8,11 +8,13 @@ pub mod auth;
 pub mod csrf;
 pub mod error;
 pub mod mail;
+pub mod messaging;
 pub mod oidc;
 pub mod ops;
 pub mod pages;
 pub mod services;
 pub mod state;
+pub mod webhooks;
 
 pub use error::AppError;
 pub use state::{AppState, GoogleConfig, LoginLimits, WebConfig};
@@ -27,6 +29,8 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(pages)
         .nest("/api/v1", api::router())
+        // Providers sign their webhooks instead of carrying a CSRF token.
+        .merge(webhooks::router())
         .merge(ops::router())
         .merge(assets::router())
         .layer(axum::middleware::from_fn(ops::track_metrics))

@@ -3,6 +3,10 @@
 use crate::mail::Mailer;
 use jiff::SignedDuration;
 use leadline_app::SecretsService;
+use leadline_engine::providers::ProviderFactory;
+use leadline_engine::replies::HoldingReply;
+use leadline_engine::{Engine, EngineConfig};
+use leadline_providers::messaging::sandbox::SandboxProvider;
 use leadline_store::Store;
 use secrecy::SecretString;
 use std::sync::Arc;
@@ -45,6 +49,8 @@ pub struct WebConfig {
     /// Whether to believe `X-Forwarded-For` for the client IP (behind a trusted proxy only).
     pub trust_proxy: bool,
     pub login_limits: LoginLimits,
+    /// How long the pipeline waits for more bubbles of a burst before answering.
+    pub debounce: SignedDuration,
 }
 
 impl WebConfig {
@@ -55,12 +61,23 @@ impl WebConfig {
             google: None,
             trust_proxy: false,
             login_limits: LoginLimits::default(),
+            debounce: EngineConfig::default().debounce,
         }
     }
 
     /// Cookies carry `Secure` when users reach us over https.
     pub fn secure_cookies(&self) -> bool {
         self.public_url.scheme() == "https"
+    }
+
+    /// The pipeline settings this configuration implies: the debounce window, and status
+    /// callbacks addressed to the public URL.
+    pub fn engine_config(&self) -> EngineConfig {
+        EngineConfig {
+            debounce: self.debounce,
+            public_url: Some(self.public_url.clone()),
+            ..EngineConfig::default()
+        }
     }
 
     /// An absolute URL for a path on this server.
@@ -77,6 +94,8 @@ pub struct AppState {
     pub config: Arc<WebConfig>,
     pub mailer: Arc<dyn Mailer>,
     pub http: reqwest::Client,
+    /// The message pipeline: webhooks, the sandbox and manual replies all go through it.
+    pub engine: Arc<Engine>,
 }
 
 impl AppState {
@@ -91,12 +110,25 @@ impl AppState {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .unwrap_or_default();
+        let engine = Arc::new(Engine::new(
+            store.clone(),
+            ProviderFactory::new(secrets.clone(), Arc::new(SandboxProvider::new())),
+            Arc::new(HoldingReply),
+            config.engine_config(),
+        ));
         Self {
             store,
             secrets,
             config: Arc::new(config),
             mailer,
             http,
+            engine,
         }
+    }
+
+    /// Replaces the pipeline (another reply generator, sandbox sink or engine settings).
+    pub fn with_engine(mut self, engine: Arc<Engine>) -> Self {
+        self.engine = engine;
+        self
     }
 }

@@ -346,3 +346,153 @@ fn bad_smtp_url_is_refused_naming_the_setting() {
         "{err}"
     );
 }
+
+fn csrf_in(page: &str) -> String {
+    page.split("name=\"csrf\" value=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_owned()
+}
+
+fn stop(mut child: std::process::Child) {
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let mut waited = 0;
+    while child.try_wait().unwrap().is_none() && waited < 100 {
+        std::thread::sleep(Duration::from_millis(50));
+        waited += 1;
+    }
+    let status = child.try_wait().unwrap().expect("stopped after SIGTERM");
+    assert!(status.success(), "{status}");
+}
+
+#[test]
+fn worker_commands_have_help() {
+    for args in [vec!["worker", "--help"], vec!["serve", "--help"]] {
+        let out = leadline().args(&args).output().unwrap();
+        assert!(out.status.success(), "{args:?}");
+        let help = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(help.contains("--data-dir"), "{args:?}");
+    }
+    let out = leadline().args(["serve", "--help"]).output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("--no-worker"));
+}
+
+#[test]
+fn serve_no_worker_leaves_replies_to_a_separate_worker() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let data = data.to_str().unwrap();
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let mut server = leadline()
+        .env("LEADLINE_DEBOUNCE_SECS", "0")
+        .args([
+            "serve",
+            "--no-worker",
+            "--data-dir",
+            data,
+            "--bind",
+            &format!("127.0.0.1:{port}"),
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(server.stdout.take().unwrap()).lines();
+    let banner: Vec<String> = (0..4).map(|_| lines.next().unwrap().unwrap()).collect();
+    assert!(
+        banner
+            .iter()
+            .any(|l| l.contains("workers:") && l.contains("off")),
+        "{banner:?}"
+    );
+    std::thread::spawn(move || lines.for_each(drop));
+
+    // Sign up, create the sandbox channel and text it as a lead.
+    let client = reqwest::blocking::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let page = client
+        .get(format!("{base}/signup"))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    let csrf = csrf_in(&page);
+    let r = client
+        .post(format!("{base}/signup"))
+        .form(&[
+            ("business_name", "Acme"),
+            ("name", "Dana"),
+            ("email", "dana@example.com"),
+            ("password", "blue-harbor-lantern-7"),
+            ("csrf", &csrf),
+        ])
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    let r = client
+        .post(format!("{base}/app/sandbox/create"))
+        .form(&[("csrf", &csrf)])
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    let r = client
+        .post(format!("{base}/app/sandbox/send"))
+        .form(&[
+            ("lead", "+15125550123"),
+            ("body", "Hello?"),
+            ("csrf", &csrf),
+        ])
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    let thread = || {
+        client
+            .get(format!("{base}/app/sandbox/messages?lead=%2B15125550123"))
+            .send()
+            .unwrap()
+            .text()
+            .unwrap()
+    };
+    std::thread::sleep(Duration::from_millis(700));
+    let before = thread();
+    assert!(before.contains("Hello?"));
+    assert!(
+        !before.contains("AI assistant"),
+        "no worker runs in serve --no-worker"
+    );
+
+    // The worker, on the same data directory, answers (delivered, or deferred at night).
+    let mut worker = leadline()
+        .env("LEADLINE_DEBOUNCE_SECS", "0")
+        .args(["worker", "--data-dir", data])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut wlines = BufReader::new(worker.stdout.take().unwrap()).lines();
+    assert_eq!(
+        wlines.next().unwrap().unwrap(),
+        "leadline worker is running"
+    );
+    std::thread::spawn(move || wlines.for_each(drop));
+    let mut answered = false;
+    for _ in 0..100 {
+        if thread().contains("AI assistant") {
+            answered = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(answered, "the worker answered: {}", thread());
+    stop(worker);
+    stop(server);
+}

@@ -9,7 +9,7 @@ use crate::state::AppState;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use axum::routing::{delete, get, patch};
+use axum::routing::{delete, get, patch, post};
 use axum::{Json, Router};
 use jiff::Timestamp;
 use leadline_domain::account::ProfileInput;
@@ -17,6 +17,13 @@ use leadline_domain::{ApiKeyId, BusinessProfile, InvitationId, Role, UserId};
 use leadline_store::{ApiKey, AuditEntry, Invitation, Member};
 use serde::{Deserialize, Serialize};
 use utoipa::{OpenApi, ToSchema};
+
+mod messaging;
+
+use messaging::{
+    create_channel, get_conversation, hand_back, list_channels, list_conversations, send_message,
+    take_over,
+};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -32,14 +39,20 @@ pub fn router() -> Router<AppState> {
         .route("/api-keys", get(list_api_keys).post(create_api_key))
         .route("/api-keys/{id}", delete(revoke_api_key))
         .route("/audit", get(list_audit))
+        .route("/channels", get(list_channels).post(create_channel))
+        .route("/conversations", get(list_conversations))
+        .route("/conversations/{id}", get(get_conversation))
+        .route("/conversations/{id}/messages", post(send_message))
+        .route("/conversations/{id}/takeover", post(take_over))
+        .route("/conversations/{id}/handback", post(hand_back))
         .fallback(|| async { AppError::not_found() })
 }
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "leadline API", version = "1", description = "Manage a leadline account: business profile, team, invitations, API keys and the audit log. Authenticate with `Authorization: Bearer <API key>`. Errors are `{\"error\": {\"code\", \"message\", \"fields\"?}}`."),
-    paths(get_profile, put_profile, list_users, patch_user, delete_user, list_invitations, create_invitation, revoke_invitation, list_api_keys, create_api_key, revoke_api_key, list_audit),
-    components(schemas(ErrorBody, ErrorDetail, FieldErrorDto, Profile, ProfileInputDto, MemberDto, RolePatch, InviteInput, InvitationDto, InvitationCreated, ApiKeyInput, ApiKeyDto, ApiKeyCreated, AuditEntryDto, AuditPage)),
+    info(title = "leadline API", version = "1", description = "Manage a leadline account: business profile, team, invitations, API keys, the audit log, messaging channels and conversations. Authenticate with `Authorization: Bearer <API key>`. Errors are `{\"error\": {\"code\", \"message\", \"fields\"?}}`."),
+    paths(get_profile, put_profile, list_users, patch_user, delete_user, list_invitations, create_invitation, revoke_invitation, list_api_keys, create_api_key, revoke_api_key, list_audit, messaging::list_channels, messaging::create_channel, messaging::list_conversations, messaging::get_conversation, messaging::send_message, messaging::take_over, messaging::hand_back),
+    components(schemas(ErrorBody, ErrorDetail, FieldErrorDto, Profile, ProfileInputDto, MemberDto, RolePatch, InviteInput, InvitationDto, InvitationCreated, ApiKeyInput, ApiKeyDto, ApiKeyCreated, AuditEntryDto, AuditPage, messaging::ChannelDto, messaging::ChannelCreate, messaging::LeadRef, messaging::ConversationDto, messaging::ConversationDetail, messaging::MessageDto, messaging::ReplyInput)),
     modifiers(&BearerAuth),
     security(("api_key" = []))
 )]

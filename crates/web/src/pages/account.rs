@@ -23,6 +23,8 @@ struct HomePage {
     members: usize,
     keys: usize,
     status: String,
+    has_sandbox: bool,
+    has_provider: bool,
 }
 
 pub async fn home(
@@ -39,7 +41,10 @@ pub async fn home(
         .iter()
         .filter(|k| k.revoked_at.is_none())
         .count();
+    let channels = state.store.list_channels(ctx.account.id).await?;
     Ok(render(&HomePage {
+        has_sandbox: channels.iter().any(|c| c.provider == "sandbox"),
+        has_provider: channels.iter().any(|c| c.provider != "sandbox"),
         chrome: Chrome::new(&ctx, &csrf, "home", q.notice.as_deref()),
         profile: ctx.account.profile.clone(),
         members,

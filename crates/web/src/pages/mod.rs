@@ -5,6 +5,7 @@
 mod account;
 mod admin;
 mod auth;
+mod messaging;
 mod team;
 
 use crate::auth::AccountCtx;
@@ -65,6 +66,25 @@ pub fn router(_state: AppState) -> Router<AppState> {
         )
         .route("/app/api-keys", get(team::keys_page).post(team::key_create))
         .route("/app/api-keys/{id}/revoke", post(team::key_revoke))
+        .route("/app/channels", get(messaging::channels_page))
+        .route("/app/channels/twilio", post(messaging::twilio_submit))
+        .route(
+            "/app/channels/sandbox",
+            post(messaging::sandbox_channel_create),
+        )
+        .route("/app/inbox", get(messaging::inbox_page))
+        .route("/app/inbox/{id}", get(messaging::conversation_page))
+        .route(
+            "/app/inbox/{id}/messages",
+            get(messaging::conversation_messages),
+        )
+        .route("/app/inbox/{id}/reply", post(messaging::reply_submit))
+        .route("/app/inbox/{id}/takeover", post(messaging::takeover_submit))
+        .route("/app/inbox/{id}/handback", post(messaging::handback_submit))
+        .route("/app/sandbox", get(messaging::sandbox_page))
+        .route("/app/sandbox/messages", get(messaging::sandbox_messages))
+        .route("/app/sandbox/send", post(messaging::sandbox_send))
+        .route("/app/sandbox/create", post(messaging::sandbox_create))
         .route("/admin", get(admin::accounts_page))
 }
 
@@ -238,6 +258,13 @@ fn notice_text(code: &str) -> Option<&'static str> {
         "account_created" => "Account created.",
         "joined" => "You joined the account.",
         "password_reset" => "Your password was reset. You are signed in.",
+        "channel_connected" => {
+            "Channel connected. Paste its webhook URL into the provider's console."
+        }
+        "sandbox_created" => "Sandbox channel ready. Text it from the phone simulator.",
+        "reply_queued" => "Reply queued. It goes out once the send gate allows it.",
+        "taken_over" => "You took over this conversation. The assistant will not answer it.",
+        "handed_back" => "Handed back. The assistant answers this conversation again.",
         _ => return None,
     })
 }

@@ -293,3 +293,85 @@ impl Api {
         (status, r.json().await.unwrap_or(serde_json::Value::Null))
     }
 }
+
+/// Invites `email` with `role` into the owner's account and returns their signed-in browser.
+pub async fn member(
+    app: &TestApp,
+    owner: &Browser,
+    email: &str,
+    name: &str,
+    role: &str,
+) -> Browser {
+    let r = owner
+        .post_form("/app/team/invite", &[("email", email), ("role", role)])
+        .await;
+    assert_eq!(r.status(), 200, "invite");
+    let path = link_in(&app.last_mail_to(email).await.body)
+        .trim_start_matches(&app.base)
+        .to_owned();
+    let b = app.browser();
+    b.get(&path).await;
+    let r = b
+        .post_form(&path, &[("name", name), ("password", PASSWORD)])
+        .await;
+    assert_eq!(r.status(), 303, "accept invitation");
+    b
+}
+
+/// The first instant, at least a day from now, when a reply to `phone` may go out (18:00 UTC on
+/// a day the send windows allow): workers driven at it send without waiting for office hours.
+pub fn open_window(phone: &str) -> jiff::Timestamp {
+    use leadline_domain::compliance::{MessageKind, Outcome, WindowRequest, decide};
+    let phone = leadline_domain::E164Phone::parse(phone).unwrap();
+    let today = jiff::Timestamp::now()
+        .to_zoned(jiff::tz::TimeZone::UTC)
+        .date();
+    for days in 1..60 {
+        let day = today.checked_add(jiff::Span::new().days(days)).unwrap();
+        let at = day
+            .at(18, 0, 0, 0)
+            .to_zoned(jiff::tz::TimeZone::UTC)
+            .unwrap()
+            .timestamp();
+        let mut request = WindowRequest::new(phone.clone(), at);
+        request.kind = MessageKind::Reply;
+        if decide(&request).outcome == Outcome::Send {
+            return at;
+        }
+    }
+    panic!("no open send window for {phone} in 60 days")
+}
+
+/// Runs the reply and outbox workers at `at` until nothing more is due.
+pub async fn drive(app: &TestApp, at: jiff::Timestamp) {
+    for _ in 0..8 {
+        let jobs = app.state.engine.run_jobs_once(at).await.unwrap();
+        let out = app.state.engine.run_outbound_once(at).await.unwrap();
+        if jobs + out == 0 {
+            return;
+        }
+    }
+}
+
+/// Posts a provider webhook to the URL it was signed for, byte for byte.
+pub async fn post_webhook(
+    req: &leadline_providers::messaging::WebhookRequest,
+) -> reqwest::Response {
+    let mut builder = reqwest::Client::new().post(req.public_url.as_str());
+    for (name, value) in req.headers.iter() {
+        builder = builder.header(name, value);
+    }
+    builder.body(req.raw_body.clone()).send().await.unwrap()
+}
+
+/// The account's id, from its owner's email.
+pub async fn account_of(app: &TestApp, email: &str) -> leadline_domain::AccountId {
+    let user = app
+        .db
+        .store
+        .find_user_by_email(&leadline_domain::Email::parse(email).unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    app.db.store.memberships_of_user(user.id).await.unwrap()[0].account_id
+}

@@ -30,6 +30,21 @@ async fn every_route_answers_404_for_another_accounts_ids() {
     let a_key_id = store.list_api_keys(a_account).await.unwrap()[0]
         .id
         .to_string();
+    // A's sandbox channel and one conversation in it.
+    assert_eq!(a.post_form("/app/sandbox/create", &[]).await.status(), 303);
+    let r = a
+        .post_form(
+            "/app/sandbox/send",
+            &[("lead", "+15125550123"), ("body", "Hello from A's lead")],
+        )
+        .await;
+    assert_eq!(r.status(), 303);
+    let a_conv = store
+        .list_conversations(a_account, false, false, 10)
+        .await
+        .unwrap()[0]
+        .id
+        .to_string();
 
     let b = app.signed_up("Account B", "b@example.com").await;
     let b_api = Api::new(&app, &api_key(&b, "b-key", "owner").await);
@@ -48,9 +63,24 @@ async fn every_route_answers_404_for_another_accounts_ids() {
             )],
         ),
     ];
+    let page_posts: Vec<(String, Vec<(&str, &str)>)> = page_posts
+        .into_iter()
+        .chain([
+            (format!("/app/inbox/{a_conv}/reply"), vec![("body", "hi")]),
+            (format!("/app/inbox/{a_conv}/takeover"), vec![]),
+            (format!("/app/inbox/{a_conv}/handback"), vec![]),
+        ])
+        .collect();
     for (path, fields) in &page_posts {
         let r = b.post_form(path, fields).await;
         assert_eq!(r.status(), 404, "POST {path} with B's session");
+    }
+    for path in [
+        format!("/app/inbox/{a_conv}"),
+        format!("/app/inbox/{a_conv}/messages"),
+    ] {
+        let r = b.get(&path).await;
+        assert_eq!(r.status(), 404, "GET {path} with B's session");
     }
 
     // API routes with ids. Every parameterised path in the OpenAPI document must be swept here.
@@ -63,6 +93,22 @@ async fn every_route_answers_404_for_another_accounts_ids() {
         (Method::DELETE, format!("/users/{a_user}"), None),
         (Method::DELETE, format!("/invitations/{a_inv}"), None),
         (Method::DELETE, format!("/api-keys/{a_key_id}"), None),
+        (Method::GET, format!("/conversations/{a_conv}"), None),
+        (
+            Method::POST,
+            format!("/conversations/{a_conv}/messages"),
+            Some(json!({"body": "hi"})),
+        ),
+        (
+            Method::POST,
+            format!("/conversations/{a_conv}/takeover"),
+            None,
+        ),
+        (
+            Method::POST,
+            format!("/conversations/{a_conv}/handback"),
+            None,
+        ),
     ];
     let doc: serde_json::Value =
         serde_json::from_str(&leadline_web::api::openapi_document()).unwrap();
@@ -109,6 +155,16 @@ async fn every_route_answers_404_for_another_accounts_ids() {
             .contains("invitee@example.com")
     );
     assert!(!b.get_text("/app/audit").await.contains("a-key"));
+    let (_, convs) = b_api.get_json("/conversations").await;
+    assert_eq!(convs, json!([]));
+    let (_, channels) = b_api.get_json("/channels").await;
+    assert_eq!(channels, json!([]));
+    assert!(!b.get_text("/app/inbox").await.contains("+15125550123"));
+    assert!(
+        !b.get_text("/app/sandbox")
+            .await
+            .contains("Hello from A&#39;s lead")
+    );
 
     // A is untouched.
     let a_api = Api::new(&app, &a_key);
@@ -118,4 +174,8 @@ async fn every_route_answers_404_for_another_accounts_ids() {
     let (_, invs) = a_api.get_json("/invitations").await;
     assert_eq!(invs[0]["state"], "pending");
     assert!(a.get_text("/app").await.contains("Account A"));
+    let page = a.get_text(&format!("/app/inbox/{a_conv}")).await;
+    assert!(
+        page.contains("Hello from A&#39;s lead") && page.contains("The assistant is answering.")
+    );
 }

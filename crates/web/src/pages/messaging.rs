@@ -1,0 +1,497 @@
+//! Channels, the inbox and the sandbox phone simulator. Threads refresh themselves through a
+//! small same-origin script (`/static/poll.js`) that re-fetches a partial; without scripts the
+//! pages still work with a reload.
+
+use super::{Chrome, FormState, NoticeQuery, PageResult, render, render_status};
+use crate::auth::AccountCtx;
+use crate::csrf::CsrfToken;
+use crate::error::AppError;
+use crate::messaging::{
+    self, ChannelView, ConversationSummary, SANDBOX_LEAD, TwilioChannelInput, author_label,
+    gate_summary, minute,
+};
+use crate::state::AppState;
+use askama::Template;
+use axum::Form;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect};
+use leadline_domain::ids::ConversationId;
+use leadline_domain::{Role, UserId};
+use leadline_store::{Direction, Message};
+use std::collections::HashMap;
+
+/// One message as a thread shows it.
+pub struct MessageRow {
+    pub id: String,
+    pub outbound: bool,
+    pub author: String,
+    pub body: String,
+    pub at: String,
+    pub at_iso: String,
+    pub status: String,
+    pub gate: Option<String>,
+    pub error_code: Option<String>,
+}
+
+fn message_rows(messages: &[Message], names: &HashMap<UserId, String>) -> Vec<MessageRow> {
+    messages
+        .iter()
+        .map(|m| MessageRow {
+            id: m.id.to_string(),
+            outbound: m.direction == Direction::Outbound,
+            author: author_label(m, names),
+            body: m.body.clone(),
+            at: minute(m.created_at),
+            at_iso: m.created_at.to_string(),
+            status: m.status.as_str().to_owned(),
+            gate: m.gate.as_ref().and_then(gate_summary),
+            error_code: m.error_code.clone(),
+        })
+        .collect()
+}
+
+/// Just the messages, for the page's self-refresh.
+#[derive(Template)]
+#[template(path = "app/messages.html")]
+struct MessagesPartial {
+    messages: Vec<MessageRow>,
+}
+
+fn parse_conversation(raw: &str) -> Result<ConversationId, AppError> {
+    raw.parse().map_err(|_| AppError::not_found())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Channels
+
+pub struct ChannelRow {
+    pub name: String,
+    pub provider: String,
+    pub address: String,
+    pub webhook_url: Option<String>,
+    pub credential: Option<String>,
+    pub account_sid: Option<String>,
+    pub api_base_url: Option<String>,
+    pub last_webhook: String,
+    pub enabled: bool,
+}
+
+fn channel_row(v: ChannelView) -> ChannelRow {
+    ChannelRow {
+        account_sid: v.setting("account_sid").map(str::to_owned),
+        api_base_url: v.setting("api_base_url").map(str::to_owned),
+        name: v.channel.name,
+        provider: v.channel.provider,
+        address: v.channel.address,
+        webhook_url: v.webhook_url,
+        credential: v.credential,
+        last_webhook: v
+            .channel
+            .last_webhook_at
+            .map(minute)
+            .unwrap_or_else(|| "never".into()),
+        enabled: v.channel.enabled,
+    }
+}
+
+#[derive(Template)]
+#[template(path = "app/channels.html")]
+struct ChannelsPage {
+    chrome: Chrome,
+    channels: Vec<ChannelRow>,
+    has_sandbox: bool,
+    form: FormState,
+}
+
+async fn channels_view(
+    state: &AppState,
+    ctx: &AccountCtx,
+    csrf: &CsrfToken,
+    notice: Option<&str>,
+    form: FormState,
+) -> Result<ChannelsPage, AppError> {
+    let channels = messaging::list_channels(state, ctx.account.id).await?;
+    Ok(ChannelsPage {
+        chrome: Chrome::new(ctx, csrf, "channels", notice),
+        has_sandbox: channels.iter().any(|c| c.channel.provider == "sandbox"),
+        channels: channels.into_iter().map(channel_row).collect(),
+        form,
+    })
+}
+
+pub async fn channels_page(
+    State(state): State<AppState>,
+    ctx: AccountCtx,
+    csrf: axum::Extension<CsrfToken>,
+    Query(q): Query<NoticeQuery>,
+) -> PageResult {
+    let page = channels_view(
+        &state,
+        &ctx,
+        &csrf,
+        q.notice.as_deref(),
+        FormState::default(),
+    )
+    .await?;
+    Ok(render(&page))
+}
+
+#[derive(serde::Deserialize)]
+pub struct TwilioForm {
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    phone_number: String,
+    #[serde(default)]
+    account_sid: String,
+    #[serde(default)]
+    auth_token: String,
+    #[serde(default)]
+    api_base_url: String,
+}
+
+pub async fn twilio_submit(
+    State(state): State<AppState>,
+    ctx: AccountCtx,
+    csrf: axum::Extension<CsrfToken>,
+    Form(f): Form<TwilioForm>,
+) -> PageResult {
+    let input = TwilioChannelInput {
+        name: f.name.clone(),
+        phone_number: f.phone_number.clone(),
+        account_sid: f.account_sid.clone(),
+        auth_token: f.auth_token,
+        api_base_url: Some(f.api_base_url.clone()),
+    };
+    match messaging::connect_twilio(&state, ctx.account.id, ctx.role, &ctx.actor(), &input).await {
+        Ok(_) => Ok(Redirect::to("/app/channels?notice=channel_connected").into_response()),
+        Err(e) if e.status.is_client_error() && e.status != StatusCode::FORBIDDEN => {
+            // Everything typed comes back except the auth token, which is never echoed.
+            let form = FormState::with_values([
+                ("name", f.name),
+                ("phone_number", f.phone_number),
+                ("account_sid", f.account_sid),
+                ("api_base_url", f.api_base_url),
+            ])
+            .fail(&e);
+            let page = channels_view(&state, &ctx, &csrf, None, form).await?;
+            Ok(render_status(e.status, &page))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+pub async fn sandbox_channel_create(State(state): State<AppState>, ctx: AccountCtx) -> PageResult {
+    messaging::create_sandbox(&state, ctx.account.id, ctx.role, &ctx.actor()).await?;
+    Ok(Redirect::to("/app/channels?notice=sandbox_created").into_response())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Inbox
+
+pub struct ConversationRow {
+    pub id: String,
+    pub lead_phone: String,
+    pub lead_name: String,
+    pub channel: String,
+    pub last_at: String,
+    pub unread: bool,
+    pub needs_attention: bool,
+    pub ai_paused: bool,
+}
+
+fn conversation_row(s: &ConversationSummary) -> ConversationRow {
+    let c = &s.conversation;
+    ConversationRow {
+        id: c.id.to_string(),
+        lead_phone: s.lead.phone.to_string(),
+        lead_name: s.lead.name.clone(),
+        channel: s.channel_name.clone(),
+        last_at: c.last_message_at.map(minute).unwrap_or_else(|| "—".into()),
+        unread: c.unread,
+        needs_attention: c.needs_attention,
+        ai_paused: c.ai_paused,
+    }
+}
+
+#[derive(Template)]
+#[template(path = "app/inbox.html")]
+struct InboxPage {
+    chrome: Chrome,
+    filter: String,
+    conversations: Vec<ConversationRow>,
+}
+
+#[derive(serde::Deserialize, Default)]
+pub struct InboxQuery {
+    filter: Option<String>,
+    notice: Option<String>,
+}
+
+pub async fn inbox_page(
+    State(state): State<AppState>,
+    ctx: AccountCtx,
+    csrf: axum::Extension<CsrfToken>,
+    Query(q): Query<InboxQuery>,
+) -> PageResult {
+    let filter = match q.filter.as_deref() {
+        Some("unread") => "unread",
+        Some("attention") => "attention",
+        _ => "all",
+    };
+    let list = messaging::list_conversations(
+        &state,
+        ctx.account.id,
+        filter == "unread",
+        filter == "attention",
+        200,
+    )
+    .await?;
+    Ok(render(&InboxPage {
+        chrome: Chrome::new(&ctx, &csrf, "inbox", q.notice.as_deref()),
+        filter: filter.into(),
+        conversations: list.iter().map(conversation_row).collect(),
+    }))
+}
+
+#[derive(Template)]
+#[template(path = "app/conversation.html")]
+struct ConversationPage {
+    chrome: Chrome,
+    conversation: ConversationRow,
+    messages: Vec<MessageRow>,
+    can_reply: bool,
+    form: FormState,
+}
+
+async fn conversation_view(
+    state: &AppState,
+    ctx: &AccountCtx,
+    csrf: &CsrfToken,
+    id: ConversationId,
+    notice: Option<&str>,
+    form: FormState,
+) -> Result<ConversationPage, AppError> {
+    let (summary, messages) = messaging::conversation(state, ctx.account.id, id).await?;
+    let names = messaging::member_names(state, ctx.account.id).await?;
+    Ok(ConversationPage {
+        chrome: Chrome::new(ctx, csrf, "inbox", notice),
+        conversation: conversation_row(&summary),
+        messages: message_rows(&messages, &names),
+        can_reply: ctx.role >= Role::Agent,
+        form,
+    })
+}
+
+pub async fn conversation_page(
+    State(state): State<AppState>,
+    ctx: AccountCtx,
+    csrf: axum::Extension<CsrfToken>,
+    Path(id): Path<String>,
+    Query(q): Query<NoticeQuery>,
+) -> PageResult {
+    let id = parse_conversation(&id)?;
+    let page = conversation_view(
+        &state,
+        &ctx,
+        &csrf,
+        id,
+        q.notice.as_deref(),
+        FormState::default(),
+    )
+    .await?;
+    // Opening a thread reads it.
+    if page.conversation.unread {
+        state.store.mark_read(ctx.account.id, id).await?;
+    }
+    Ok(render(&page))
+}
+
+pub async fn conversation_messages(
+    State(state): State<AppState>,
+    ctx: AccountCtx,
+    Path(id): Path<String>,
+) -> PageResult {
+    let id = parse_conversation(&id)?;
+    let (_, messages) = messaging::conversation(&state, ctx.account.id, id).await?;
+    let names = messaging::member_names(&state, ctx.account.id).await?;
+    Ok(render(&MessagesPartial {
+        messages: message_rows(&messages, &names),
+    }))
+}
+
+#[derive(serde::Deserialize)]
+pub struct ReplyForm {
+    #[serde(default)]
+    body: String,
+}
+
+pub async fn reply_submit(
+    State(state): State<AppState>,
+    ctx: AccountCtx,
+    csrf: axum::Extension<CsrfToken>,
+    Path(id): Path<String>,
+    Form(f): Form<ReplyForm>,
+) -> PageResult {
+    let id = parse_conversation(&id)?;
+    match messaging::reply_by_hand(
+        &state,
+        ctx.account.id,
+        ctx.role,
+        &ctx.actor(),
+        ctx.user.id,
+        id,
+        &f.body,
+    )
+    .await
+    {
+        Ok(_) => Ok(Redirect::to(&format!("/app/inbox/{id}?notice=reply_queued")).into_response()),
+        Err(e) if e.status == StatusCode::UNPROCESSABLE_ENTITY => {
+            let form = FormState::with_values([("body", f.body)]).fail(&e);
+            let page = conversation_view(&state, &ctx, &csrf, id, None, form).await?;
+            Ok(render_status(e.status, &page))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+pub async fn takeover_submit(
+    State(state): State<AppState>,
+    ctx: AccountCtx,
+    Path(id): Path<String>,
+) -> PageResult {
+    let id = parse_conversation(&id)?;
+    messaging::take_over(&state, ctx.account.id, ctx.role, &ctx.actor(), id).await?;
+    Ok(Redirect::to(&format!("/app/inbox/{id}?notice=taken_over")).into_response())
+}
+
+pub async fn handback_submit(
+    State(state): State<AppState>,
+    ctx: AccountCtx,
+    Path(id): Path<String>,
+) -> PageResult {
+    let id = parse_conversation(&id)?;
+    messaging::hand_back(&state, ctx.account.id, ctx.role, &ctx.actor(), id).await?;
+    Ok(Redirect::to(&format!("/app/inbox/{id}?notice=handed_back")).into_response())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sandbox phone simulator
+
+#[derive(Template)]
+#[template(path = "app/sandbox.html")]
+struct SandboxPage {
+    chrome: Chrome,
+    /// The sandbox channel's number, once it exists.
+    channel_address: Option<String>,
+    /// Encoded for the refresh URL.
+    lead_query: String,
+    conversation_id: Option<String>,
+    messages: Vec<MessageRow>,
+    form: FormState,
+}
+
+#[derive(serde::Deserialize, Default)]
+pub struct SandboxQuery {
+    lead: Option<String>,
+    notice: Option<String>,
+}
+
+async fn sandbox_view(
+    state: &AppState,
+    ctx: &AccountCtx,
+    csrf: &CsrfToken,
+    lead: &str,
+    notice: Option<&str>,
+    form: FormState,
+) -> Result<SandboxPage, AppError> {
+    let channel = messaging::sandbox_channel(state, ctx.account.id).await?;
+    let (conversation_id, messages) = match (&channel, messaging::parse_lead_phone("lead", lead)) {
+        (Some(channel), Ok(phone)) => {
+            match messaging::sandbox_thread(state, ctx.account.id, channel, &phone).await? {
+                Some((conversation, messages)) => {
+                    let names = messaging::member_names(state, ctx.account.id).await?;
+                    (
+                        Some(conversation.id.to_string()),
+                        message_rows(&messages, &names),
+                    )
+                }
+                None => (None, Vec::new()),
+            }
+        }
+        _ => (None, Vec::new()),
+    };
+    Ok(SandboxPage {
+        chrome: Chrome::new(ctx, csrf, "sandbox", notice),
+        channel_address: channel.map(|c| c.address),
+        lead_query: urlencoding::encode(lead).into_owned(),
+        conversation_id,
+        messages,
+        form,
+    })
+}
+
+pub async fn sandbox_page(
+    State(state): State<AppState>,
+    ctx: AccountCtx,
+    csrf: axum::Extension<CsrfToken>,
+    Query(q): Query<SandboxQuery>,
+) -> PageResult {
+    let lead = q.lead.unwrap_or_else(|| SANDBOX_LEAD.into());
+    let form = FormState::with_values([("lead", lead.clone())]);
+    let page = sandbox_view(&state, &ctx, &csrf, &lead, q.notice.as_deref(), form).await?;
+    Ok(render(&page))
+}
+
+pub async fn sandbox_messages(
+    State(state): State<AppState>,
+    ctx: AccountCtx,
+    Query(q): Query<SandboxQuery>,
+) -> PageResult {
+    let lead = q.lead.unwrap_or_else(|| SANDBOX_LEAD.into());
+    let phone = messaging::parse_lead_phone("lead", &lead)?;
+    let mut messages = Vec::new();
+    if let Some(channel) = messaging::sandbox_channel(&state, ctx.account.id).await?
+        && let Some((_, found)) =
+            messaging::sandbox_thread(&state, ctx.account.id, &channel, &phone).await?
+    {
+        let names = messaging::member_names(&state, ctx.account.id).await?;
+        messages = message_rows(&found, &names);
+    }
+    Ok(render(&MessagesPartial { messages }))
+}
+
+#[derive(serde::Deserialize)]
+pub struct SandboxForm {
+    #[serde(default)]
+    lead: String,
+    #[serde(default)]
+    body: String,
+}
+
+pub async fn sandbox_send(
+    State(state): State<AppState>,
+    ctx: AccountCtx,
+    csrf: axum::Extension<CsrfToken>,
+    Form(f): Form<SandboxForm>,
+) -> PageResult {
+    match messaging::sandbox_text(&state, ctx.account.id, ctx.role, &f.lead, &f.body).await {
+        Ok(phone) => {
+            let to = format!("/app/sandbox?lead={}", urlencoding::encode(phone.as_str()));
+            Ok(Redirect::to(&to).into_response())
+        }
+        Err(e) if e.status == StatusCode::UNPROCESSABLE_ENTITY => {
+            let form =
+                FormState::with_values([("lead", f.lead.clone()), ("body", f.body)]).fail(&e);
+            let page = sandbox_view(&state, &ctx, &csrf, &f.lead, None, form).await?;
+            Ok(render_status(e.status, &page))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+pub async fn sandbox_create(State(state): State<AppState>, ctx: AccountCtx) -> PageResult {
+    messaging::create_sandbox(&state, ctx.account.id, ctx.role, &ctx.actor()).await?;
+    Ok(Redirect::to("/app/sandbox?notice=sandbox_created").into_response())
+}
