@@ -589,6 +589,7 @@ impl Engine {
                         &receipt.provider_message_id,
                         store_status(receipt.status).max_sent(),
                         now,
+                        Some(gate_json),
                     )
                     .await?;
                 // The sandbox reports delivery right away; apply it like a provider callback.

@@ -759,9 +759,12 @@ macro_rules! impl_messaging {
                     provider_message_id: &str,
                     status: MessageStatus,
                     at: Timestamp,
+                    gate: Option<serde_json::Value>,
                 ) -> StoreResult<()> {
+                    let gate = gate.as_ref().map(json_text).transpose()?;
                     let done = sqlx::query(
                         "UPDATE messages SET provider_message_id = $2, sent_at = $3, lease_until = NULL, \
+                         gate = COALESCE($6, gate), \
                          status = CASE WHEN status_rank < $5 THEN $4 ELSE status END, \
                          status_rank = CASE WHEN status_rank < $5 THEN $5 ELSE status_rank END \
                          WHERE id = $1 AND direction = 'outbound'",
@@ -771,6 +774,7 @@ macro_rules! impl_messaging {
                     .bind(micros(at))
                     .bind(status.as_str())
                     .bind(status.rank())
+                    .bind(gate)
                     .execute(&self.pool)
                     .await
                     .map_err(db_err)?;

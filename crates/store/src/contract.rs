@@ -2459,7 +2459,7 @@ pub async fn lead_delete_cascades(store: &dyn Store) {
     assert_not_found(store.delete_lead(account.id, lead.id).await);
     assert_not_found(
         store
-            .mark_sent(reply.id, "SMgone", MessageStatus::Sent, now())
+            .mark_sent(reply.id, "SMgone", MessageStatus::Sent, now(), None)
             .await,
     );
 
@@ -3105,7 +3105,7 @@ pub async fn outbound_sent_reschedule_finish(store: &dyn Store) {
     assert_eq!(work[0].message.attempts, 3);
     let sent_at = t0 + minutes(32);
     store
-        .mark_sent(message.id, "SMsent1", MessageStatus::Sent, sent_at)
+        .mark_sent(message.id, "SMsent1", MessageStatus::Sent, sent_at, None)
         .await
         .unwrap();
     let sent = message_in(store, &conversation, message.id).await;
@@ -3187,7 +3187,7 @@ pub async fn outbound_sent_reschedule_finish(store: &dyn Store) {
     let missing = MessageId::new();
     assert_not_found(
         store
-            .mark_sent(missing, "SMx", MessageStatus::Sent, t0)
+            .mark_sent(missing, "SMx", MessageStatus::Sent, t0, None)
             .await,
     );
     assert_not_found(
@@ -3210,7 +3210,7 @@ pub async fn delivery_status_only_moves_forward(store: &dyn Store) {
     let sent = |tag: &'static str| async move {
         let message = enqueue(store, outbound(conversation, Author::Ai, now())).await;
         store
-            .mark_sent(message.id, tag, MessageStatus::Sent, now())
+            .mark_sent(message.id, tag, MessageStatus::Sent, now(), None)
             .await
             .unwrap();
         message.id
@@ -3309,7 +3309,7 @@ pub async fn supersede_touches_only_waiting_ai_replies(store: &dyn Store) {
     assert_eq!(ids_of(&work), vec![sending.id]);
     let sent = enqueue(store, outbound(&conversation, Author::Ai, later)).await;
     store
-        .mark_sent(sent.id, "SMsup-1", MessageStatus::Sent, now())
+        .mark_sent(sent.id, "SMsup-1", MessageStatus::Sent, now(), None)
         .await
         .unwrap();
     let human = enqueue(
@@ -3413,7 +3413,7 @@ pub async fn sent_to_phone_since_counts_accepted_sends(store: &dyn Store) {
             let message = enqueue(store, outbound(&conversation, Author::Ai, at)).await;
             let provider_id = format!("SM{}", unique());
             store
-                .mark_sent(message.id, &provider_id, MessageStatus::Sent, at)
+                .mark_sent(message.id, &provider_id, MessageStatus::Sent, at, None)
                 .await
                 .unwrap();
             provider_id
@@ -3834,6 +3834,7 @@ pub async fn messaging_tenant_isolation(store: &dyn Store) {
             &format!("SM{}", unique()),
             MessageStatus::Sent,
             now(),
+            None,
         )
         .await
         .unwrap();
@@ -4022,7 +4023,7 @@ pub async fn account_deletion_removes_messaging_rows(store: &dyn Store) {
     )
     .await;
     store
-        .mark_sent(reply.id, "SMdel-1", MessageStatus::Sent, now())
+        .mark_sent(reply.id, "SMdel-1", MessageStatus::Sent, now(), None)
         .await
         .unwrap();
     let kind = job_kind("m-delete");

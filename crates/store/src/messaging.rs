@@ -405,13 +405,14 @@ pub trait MessageStore: Send + Sync {
         lease_until: Timestamp,
         limit: u32,
     ) -> StoreResult<Vec<OutboundWork>>;
-    /// The provider accepted the message.
+    /// The provider accepted the message; `gate` records the send gate's decision that let it go.
     async fn mark_sent(
         &self,
         id: MessageId,
         provider_message_id: &str,
         status: MessageStatus,
         at: Timestamp,
+        gate: Option<serde_json::Value>,
     ) -> StoreResult<()>;
     /// Back to the outbox until `due_at`, with the reason (gate deferral or retryable error).
     async fn reschedule_outbound(
