@@ -123,7 +123,14 @@ impl Engine {
         event: InboundEvent,
         now: Timestamp,
     ) -> anyhow::Result<InboundResult> {
-        self.store.touch_channel_webhook(channel.id, now).await?;
+        // "Last webhook received" is for people; once a minute is fresh enough and saves a write
+        // per message on the hot path.
+        let stale = channel
+            .last_webhook_at
+            .is_none_or(|t| now.duration_since(t).as_secs() >= 60 || t > now);
+        if stale {
+            self.store.touch_channel_webhook(channel.id, now).await?;
+        }
         match event {
             InboundEvent::Message {
                 provider_message_id,

@@ -561,3 +561,393 @@ async fn an_explicit_relaxation_lets_replies_out_after_hours() {
         "the lead started the conversation and the owner relaxed the hours"
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// Linq and Blooio: the same pipeline, with the provider's own webhook signing secret.
+
+mod imessage {
+    use super::*;
+    use leadline_engine::providers::webhook_secret_purpose;
+    use leadline_providers::messaging::blooio::BlooioWebhooks;
+    use leadline_providers::messaging::linq::LinqWebhooks;
+    use leadline_providers::messaging::webhooks_for;
+    use leadline_providers::messaging::{ProviderKind, WebhookRequest};
+    use leadline_providers::mock::blooio::{self as blooio_mock, BlooioMock};
+    use leadline_providers::mock::linq::{self as linq_mock, LinqMock};
+
+    const LINQ_TOKEN: &str = "linq-api-token-0123456789";
+    const BLOOIO_KEY: &str = "bl_live_0123456789abcdef";
+    /// `whsec_` + base64 of "shhh-this-is-a-test-secret-value" (Standard Webhooks form).
+    const SIGNING_SECRET: &str = "whsec_c2hoaC10aGlzLWlzLWEtdGVzdC1zZWNyZXQtdmFsdWU=";
+
+    struct IRig {
+        db: TestDb,
+        engine: Engine,
+        channel: Channel,
+        account: AccountId,
+        url: url::Url,
+    }
+
+    /// An account with one `provider` channel pointed at a mock's `base`: the API credential and
+    /// the webhook signing secret are stored under their own purposes.
+    async fn irig(provider: &str, base: &url::Url, credential: &str) -> IRig {
+        let db = fresh().await;
+        let account = AccountId::new();
+        db.store
+            .sign_up(NewSignup {
+                user: NewUser {
+                    id: UserId::new(),
+                    email: Email::parse("dana@example.com").unwrap(),
+                    name: "Dana".into(),
+                    password_hash: None,
+                    google_subject: None,
+                },
+                account_id: account,
+                profile: leadline_domain::BusinessProfile {
+                    business_name: "Acme Insurance".into(),
+                    agent_name: "Dana".into(),
+                    ..Default::default()
+                },
+            })
+            .await
+            .unwrap();
+        let secrets = Arc::new(SecretsService::new(
+            db.store.clone(),
+            KeyRing::from_keys(vec![MasterKey::generate()]),
+        ));
+        let channel = db
+            .store
+            .create_channel(NewChannel {
+                id: ChannelId::new(),
+                account_id: account,
+                provider: provider.into(),
+                name: "iMessage line".into(),
+                address: OUR_NUMBER.into(),
+                webhook_token: "itok".into(),
+                settings: serde_json::json!({"api_base_url": base.to_string()}),
+                send_rate_per_minute: 60,
+            })
+            .await
+            .unwrap();
+        for (purpose, value) in [
+            (credential_purpose(&channel), credential),
+            (webhook_secret_purpose(&channel), SIGNING_SECRET),
+        ] {
+            secrets
+                .put(account, &purpose, &SecretString::from(value), "system")
+                .await
+                .unwrap();
+        }
+        let engine = Engine::new(
+            db.store.clone(),
+            ProviderFactory::new(secrets, Arc::new(SandboxProvider::new())),
+            Arc::new(HoldingReply),
+            EngineConfig::default(),
+        );
+        let url = format!("https://leadline.example/webhooks/{provider}/itok")
+            .parse()
+            .unwrap();
+        IRig {
+            db,
+            engine,
+            channel,
+            account,
+            url,
+        }
+    }
+
+    impl IRig {
+        /// Verifies with the secret the factory picks for the channel (as the web layer does),
+        /// then parses and handles at `at`.
+        async fn deliver(&self, request: &WebhookRequest, at: Timestamp) -> InboundResult {
+            let kind = match self.channel.provider.as_str() {
+                "linq" => ProviderKind::Linq,
+                _ => ProviderKind::Blooio,
+            };
+            let hooks = webhooks_for(kind).unwrap();
+            let secret = self
+                .engine
+                .providers()
+                .webhook_secret(&self.channel)
+                .await
+                .unwrap();
+            hooks.verify(request, &secret).unwrap();
+            let event = hooks.parse(request).unwrap();
+            self.engine
+                .handle_inbound(&self.channel, event, at)
+                .await
+                .unwrap()
+        }
+
+        async fn work(&self, at: Timestamp) {
+            for _ in 0..5 {
+                let jobs = self.engine.run_jobs_once(at).await.unwrap();
+                let out = self.engine.run_outbound_once(at).await.unwrap();
+                if jobs + out == 0 {
+                    return;
+                }
+            }
+        }
+
+        async fn outbound(&self) -> Vec<leadline_store::Message> {
+            let lead = self
+                .db
+                .store
+                .find_lead_by_phone(self.account, &E164Phone::parse(LEAD).unwrap())
+                .await
+                .unwrap()
+                .unwrap();
+            let conv = self
+                .db
+                .store
+                .conversation_for(self.account, lead.id, self.channel.id)
+                .await
+                .unwrap();
+            self.db
+                .store
+                .messages(self.account, conv.id)
+                .await
+                .unwrap()
+                .into_iter()
+                .filter(|m| m.direction == Direction::Outbound)
+                .collect()
+        }
+    }
+
+    fn linq_in(r: &IRig, text: &str) -> WebhookRequest {
+        linq_mock::inbound_message_request(
+            &r.url,
+            SIGNING_SECRET,
+            LEAD,
+            text,
+            "chat-abc",
+            Timestamp::now(),
+        )
+    }
+
+    fn blooio_in(r: &IRig, text: &str) -> WebhookRequest {
+        blooio_mock::inbound_message_request(
+            &r.url,
+            SIGNING_SECRET,
+            LEAD,
+            OUR_NUMBER,
+            text,
+            Timestamp::now(),
+        )
+    }
+
+    #[tokio::test]
+    async fn linq_signed_inbound_gets_one_keyed_reply_tracked_to_delivery() {
+        let mock = LinqMock::start(LINQ_TOKEN).await.unwrap();
+        let r = irig("linq", &mock.base_url(), LINQ_TOKEN).await;
+        // A forged webhook (another secret) does not verify.
+        let forged = linq_mock::inbound_message_request(
+            &r.url,
+            "whsec_bm90LXRoZS1zZWNyZXQ=",
+            LEAD,
+            "hi",
+            "chat-abc",
+            Timestamp::now(),
+        );
+        let secret = r
+            .engine
+            .providers()
+            .webhook_secret(&r.channel)
+            .await
+            .unwrap();
+        assert!(LinqWebhooks::default().verify(&forged, &secret).is_err());
+
+        let t = noon();
+        let inbound = linq_in(&r, "Hi, I saw your ad about life insurance");
+        let res = r.deliver(&inbound, t).await;
+        assert!(
+            matches!(
+                res,
+                InboundResult::Stored {
+                    reply_scheduled: true,
+                    ..
+                }
+            ),
+            "{res:?}"
+        );
+        // Linq retries the webhook: stored once.
+        assert_eq!(
+            r.deliver(&inbound, secs(t, 1)).await,
+            InboundResult::Duplicate
+        );
+        r.work(secs(t, 5)).await;
+        let sent = mock.messages();
+        assert_eq!(sent.len(), 1);
+        assert_eq!(sent[0].from, OUR_NUMBER);
+        assert_eq!(sent[0].to, vec![LEAD.to_owned()]);
+        assert!(sent[0].text.as_deref().unwrap().contains("Acme Insurance"));
+        let out = r.outbound().await;
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].status, MessageStatus::Sent);
+        let key = sent[0].idempotency_key.clone().expect("keyed");
+        assert_eq!(out[0].idempotency_key.as_deref(), Some(key.as_str()));
+        assert_eq!(mock.count_for_key(&key), 1);
+        assert_eq!(
+            out[0].provider_message_id.as_deref(),
+            Some(sent[0].id.as_str())
+        );
+
+        // The signed receipt marks it delivered; a late "sent" does not move it back.
+        let delivered = linq_mock::status_request(
+            &r.url,
+            SIGNING_SECRET,
+            "message.delivered",
+            &sent[0].id,
+            Timestamp::now(),
+        );
+        assert_eq!(
+            r.deliver(&delivered, Timestamp::now()).await,
+            InboundResult::StatusApplied { changed: true }
+        );
+        let late = linq_mock::status_request(
+            &r.url,
+            SIGNING_SECRET,
+            "message.sent",
+            &sent[0].id,
+            Timestamp::now(),
+        );
+        assert_eq!(
+            r.deliver(&late, Timestamp::now()).await,
+            InboundResult::StatusApplied { changed: false }
+        );
+        assert_eq!(r.outbound().await[0].status, MessageStatus::Delivered);
+
+        // The next turn goes straight into the chat the first reply created.
+        r.deliver(&linq_in(&r, "How much would it cost?"), secs(t, 60))
+            .await;
+        r.work(secs(t, 70)).await;
+        assert_eq!(mock.messages().len(), 2);
+        assert_eq!(mock.chats().len(), 1);
+        let chat = &mock.chats()[0].id;
+        assert_eq!(mock.messages()[1].chat_id, *chat);
+        let last = mock.requests().last().unwrap().path.clone();
+        assert_eq!(last, format!("/api/partner/v3/chats/{chat}/messages"));
+    }
+
+    #[tokio::test]
+    async fn linq_500_then_success_sends_one_message() {
+        let mock = LinqMock::start(LINQ_TOKEN).await.unwrap();
+        let r = irig("linq", &mock.base_url(), LINQ_TOKEN).await;
+        mock.fail_next(1, Scripted::ServerError);
+        let t = noon();
+        r.deliver(&linq_in(&r, "Hi"), t).await;
+        r.work(secs(t, 5)).await;
+        assert!(mock.messages().is_empty());
+        let out = r.outbound().await[0].clone();
+        assert_eq!(out.status, MessageStatus::Queued, "back in the outbox");
+        r.work(secs(t, 600)).await;
+        assert_eq!(mock.messages().len(), 1);
+        let key = out.idempotency_key.clone().unwrap();
+        assert_eq!(mock.attempts_for_key(&key), 2, "the retry reused the key");
+        assert_eq!(mock.count_for_key(&key), 1);
+        let out = r.outbound().await[0].clone();
+        assert_eq!((out.status, out.attempts), (MessageStatus::Sent, 2));
+    }
+
+    #[tokio::test]
+    async fn blooio_signed_inbound_gets_one_keyed_reply_tracked_to_delivery() {
+        let mock = BlooioMock::start(BLOOIO_KEY).await.unwrap();
+        let r = irig("blooio", &mock.base_url(), BLOOIO_KEY).await;
+        let forged = blooio_mock::inbound_message_request(
+            &r.url,
+            "whsec_not_the_secret",
+            LEAD,
+            OUR_NUMBER,
+            "hi",
+            Timestamp::now(),
+        );
+        let secret = r
+            .engine
+            .providers()
+            .webhook_secret(&r.channel)
+            .await
+            .unwrap();
+        assert!(BlooioWebhooks::default().verify(&forged, &secret).is_err());
+
+        let t = noon();
+        let inbound = blooio_in(&r, "Hi, I saw your ad about life insurance");
+        let res = r.deliver(&inbound, t).await;
+        assert!(
+            matches!(
+                res,
+                InboundResult::Stored {
+                    reply_scheduled: true,
+                    ..
+                }
+            ),
+            "{res:?}"
+        );
+        assert_eq!(
+            r.deliver(&inbound, secs(t, 1)).await,
+            InboundResult::Duplicate
+        );
+        r.work(secs(t, 5)).await;
+        let sent = mock.messages();
+        assert_eq!(sent.len(), 1);
+        assert_eq!(sent[0].chat_id, LEAD);
+        assert_eq!(sent[0].from_number.as_deref(), Some(OUR_NUMBER));
+        assert!(sent[0].text.as_deref().unwrap().contains("Acme Insurance"));
+        let out = r.outbound().await;
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].status, MessageStatus::Sent);
+        let key = sent[0].idempotency_key.clone().expect("keyed");
+        assert_eq!(out[0].idempotency_key.as_deref(), Some(key.as_str()));
+        assert_eq!(mock.count_for_key(&key), 1);
+        assert_eq!(
+            out[0].provider_message_id.as_deref(),
+            Some(sent[0].message_id.as_str())
+        );
+
+        let delivered = blooio_mock::status_request(
+            &r.url,
+            SIGNING_SECRET,
+            "message.delivered",
+            &sent[0].message_id,
+            Timestamp::now(),
+        );
+        assert_eq!(
+            r.deliver(&delivered, Timestamp::now()).await,
+            InboundResult::StatusApplied { changed: true }
+        );
+        assert_eq!(r.outbound().await[0].status, MessageStatus::Delivered);
+    }
+
+    #[tokio::test]
+    async fn blooio_500_then_success_sends_one_message() {
+        let mock = BlooioMock::start(BLOOIO_KEY).await.unwrap();
+        let r = irig("blooio", &mock.base_url(), BLOOIO_KEY).await;
+        mock.fail_next(1, Scripted::ServerError);
+        let t = noon();
+        r.deliver(&blooio_in(&r, "Hi"), t).await;
+        r.work(secs(t, 5)).await;
+        assert!(mock.messages().is_empty());
+        let out = r.outbound().await[0].clone();
+        assert_eq!(out.status, MessageStatus::Queued, "back in the outbox");
+        r.work(secs(t, 600)).await;
+        assert_eq!(mock.messages().len(), 1);
+        let key = out.idempotency_key.clone().unwrap();
+        assert_eq!(mock.attempts_for_key(&key), 2, "the retry reused the key");
+        assert_eq!(mock.count_for_key(&key), 1);
+        let out = r.outbound().await[0].clone();
+        assert_eq!((out.status, out.attempts), (MessageStatus::Sent, 2));
+    }
+
+    #[tokio::test]
+    async fn the_webhook_secret_is_the_signing_secret_not_the_api_token() {
+        use secrecy::ExposeSecret;
+        let mock = LinqMock::start(LINQ_TOKEN).await.unwrap();
+        let r = irig("linq", &mock.base_url(), LINQ_TOKEN).await;
+        let secret = r
+            .engine
+            .providers()
+            .webhook_secret(&r.channel)
+            .await
+            .unwrap();
+        assert_eq!(secret.expose_secret(), SIGNING_SECRET);
+    }
+}
