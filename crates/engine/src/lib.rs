@@ -12,6 +12,7 @@
 //! so any number of processes can run workers, and a crash loses nothing.
 
 pub mod gate;
+pub mod playbook;
 pub mod providers;
 pub mod replies;
 

@@ -373,13 +373,16 @@ async fn worker(config: Config) -> anyhow::Result<ExitCode> {
         public_url: Some(public_url),
         ..leadline_engine::EngineConfig::default()
     };
+    let replies = Arc::new(leadline_engine::playbook::PlaybookReplies::new(
+        store.clone(),
+    ));
     let engine = Arc::new(leadline_engine::Engine::new(
         store,
         leadline_engine::providers::ProviderFactory::new(
             secrets,
             Arc::new(leadline_providers::messaging::sandbox::SandboxProvider::new()),
         ),
-        Arc::new(leadline_engine::replies::HoldingReply),
+        replies,
         engine_config,
     ));
     let (stop, stopped) = tokio::sync::watch::channel(false);

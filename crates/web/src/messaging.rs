@@ -10,7 +10,9 @@ use jiff::Timestamp;
 use leadline_app::tokens;
 use leadline_domain::ids::{ChannelId, ConversationId};
 use leadline_domain::{AccountId, E164Phone, Role, UserId};
-use leadline_engine::providers::credential_purpose;
+use leadline_engine::providers::{credential_purpose, webhook_secret_purpose};
+use leadline_providers::messaging::SenderAddress;
+use leadline_providers::messaging::linq::standard_signature;
 use leadline_providers::messaging::sandbox::SandboxProvider;
 use leadline_store::{
     Author, Channel, Conversation, Direction, Lead, Message, NewAudit, NewChannel,
@@ -50,6 +52,8 @@ pub struct ChannelView {
     pub webhook_url: Option<String>,
     /// The stored credential, masked (`••••1234`).
     pub credential: Option<String>,
+    /// The stored webhook signing secret (Linq, Blooio), masked.
+    pub webhook_secret: Option<String>,
 }
 
 impl ChannelView {
@@ -84,6 +88,7 @@ pub async fn list_channels(
         .map(|channel| ChannelView {
             webhook_url: webhook_url(state, &channel),
             credential: masked.get(&credential_purpose(&channel)).cloned(),
+            webhook_secret: masked.get(&webhook_secret_purpose(&channel)).cloned(),
             channel,
         })
         .collect())
@@ -109,15 +114,59 @@ pub struct TwilioChannelInput {
     pub api_base_url: Option<String>,
 }
 
-/// Credentials are sent to this origin, so it may only be Twilio itself (a regional edge) or a
-/// mock on this machine: never an arbitrary host a tenant names.
-fn is_allowed_api_base(raw: &str) -> bool {
+/// A Linq line to connect (iMessage, RCS, SMS). The API token and the webhook signing secret
+/// are stored encrypted and never shown again.
+#[derive(Debug, Clone, Default, serde::Deserialize, utoipa::ToSchema)]
+pub struct LinqChannelInput {
+    /// A name for people, e.g. "iMessage line".
+    #[serde(default)]
+    pub name: String,
+    /// The Linq line texts are sent from, E.164 (e.g. +15125550100).
+    #[serde(default)]
+    pub phone_number: String,
+    /// The Linq Partner API token.
+    #[serde(default)]
+    pub api_token: String,
+    /// The signing secret of the Linq webhook subscription (`whsec_…`).
+    #[serde(default)]
+    pub webhook_secret: String,
+    /// Optional: another API origin (a mock in tests).
+    #[serde(default)]
+    pub api_base_url: Option<String>,
+}
+
+/// A Blooio line to connect (iMessage). The API key and the webhook signing secret are stored
+/// encrypted and never shown again.
+#[derive(Debug, Clone, Default, serde::Deserialize, utoipa::ToSchema)]
+pub struct BlooioChannelInput {
+    /// A name for people, e.g. "iMessage line".
+    #[serde(default)]
+    pub name: String,
+    /// The Blooio number (E.164) or iMessage handle (e.g. an email address) texts are sent from.
+    #[serde(default)]
+    pub sender: String,
+    /// The Blooio API key (`bl_live_…`).
+    #[serde(default)]
+    pub api_key: String,
+    /// The signing secret of the Blooio webhook (`whsec_…`).
+    #[serde(default)]
+    pub webhook_secret: String,
+    /// Optional: another API origin (a mock in tests).
+    #[serde(default)]
+    pub api_base_url: Option<String>,
+}
+
+/// Credentials are sent to this origin, so it may only be the provider itself (`domain` or one of
+/// its subdomains, over https) or a mock on this machine: never an arbitrary host a tenant names.
+fn is_allowed_api_base(raw: &str, domain: &str) -> bool {
     let Ok(u) = url::Url::parse(raw) else {
         return false;
     };
     match u.host() {
         Some(url::Host::Domain(d)) if u.scheme() == "https" => {
-            d == "twilio.com" || d.ends_with(".twilio.com")
+            d == domain
+                || d.strip_suffix(domain)
+                    .is_some_and(|sub| sub.ends_with('.') && sub.len() > 1)
         }
         Some(url::Host::Domain("localhost")) => true,
         Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
@@ -186,7 +235,7 @@ pub async fn connect_twilio(
         .map(str::trim)
         .filter(|b| !b.is_empty());
     if let Some(b) = base
-        && !is_allowed_api_base(b)
+        && !is_allowed_api_base(b, "twilio.com")
     {
         push(
             "api_base_url",
@@ -210,42 +259,221 @@ pub async fn connect_twilio(
         settings,
         send_rate_per_minute: 60,
     };
-    let purpose = credential_purpose(&channel_of(&new));
-    // The credential first: a channel must never exist without the secret its webhooks are
+    create_with_secrets(state, account, actor, new, &[(Secret::Credential, token)]).await
+}
+
+/// Which secret of a channel a value is.
+#[derive(Clone, Copy)]
+enum Secret {
+    Credential,
+    WebhookSecret,
+}
+
+/// Stores the channel's secrets, then the channel, then the audit entry; answers the view.
+async fn create_with_secrets(
+    state: &AppState,
+    account: AccountId,
+    actor: &str,
+    new: NewChannel,
+    secrets: &[(Secret, &str)],
+) -> Result<ChannelView, AppError> {
+    let draft = channel_of(&new);
+    let purpose_of = |which: Secret| match which {
+        Secret::Credential => credential_purpose(&draft),
+        Secret::WebhookSecret => webhook_secret_purpose(&draft),
+    };
+    // The secrets first: a channel must never exist without the secret its webhooks are
     // checked with.
-    state
-        .secrets
-        .put(
-            account,
-            &purpose,
-            &SecretString::from(token.to_owned()),
-            actor,
-        )
-        .await?;
+    let mut stored: Vec<String> = Vec::new();
+    for (which, value) in secrets {
+        let purpose = purpose_of(*which);
+        let put = state
+            .secrets
+            .put(
+                account,
+                &purpose,
+                &SecretString::from((*value).to_owned()),
+                actor,
+            )
+            .await;
+        if let Err(e) = put {
+            for p in &stored {
+                let _ = state.secrets.delete(account, p, actor).await;
+            }
+            return Err(e.into());
+        }
+        stored.push(purpose);
+    }
     let channel = match state.store.create_channel(new).await {
         Ok(c) => c,
         Err(e) => {
-            let _ = state.secrets.delete(account, &purpose, actor).await;
+            for p in &stored {
+                let _ = state.secrets.delete(account, p, actor).await;
+            }
             return Err(e.into());
         }
     };
-    let details = serde_json::json!({"channel_id": channel.id.to_string(), "provider": "twilio", "address": channel.address});
+    let details = serde_json::json!({"channel_id": channel.id.to_string(), "provider": channel.provider, "address": channel.address});
     state
         .store
         .append_audit(audit(account, actor, "channel.create", details))
         .await?;
-    let masked = state
+    let masked: HashMap<String, String> = state
         .secrets
         .list_masked(account)
         .await?
         .into_iter()
-        .find(|m| m.purpose == purpose)
-        .map(|m| m.masked);
+        .map(|m| (m.purpose, m.masked))
+        .collect();
     Ok(ChannelView {
         webhook_url: webhook_url(state, &channel),
-        credential: masked,
+        credential: masked.get(&credential_purpose(&channel)).cloned(),
+        webhook_secret: masked.get(&webhook_secret_purpose(&channel)).cloned(),
         channel,
     })
+}
+
+/// A secret typed into a form: required, one line, no spaces.
+fn check_secret(push: &mut impl FnMut(&str, String), field: &str, raw: &str) -> String {
+    let value = raw.trim();
+    if value.is_empty() {
+        push(field, "is required".into());
+    } else if value.len() > 500 {
+        push(field, "must be at most 500 characters".into());
+    } else if value.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        push(field, "may not contain spaces".into());
+    }
+    value.to_owned()
+}
+
+fn check_name(push: &mut impl FnMut(&str, String), raw: &str) -> String {
+    let name = raw.trim();
+    if name.is_empty() || name.chars().count() > 80 {
+        push("name", "must be 1 to 80 characters".into());
+    }
+    name.to_owned()
+}
+
+/// The optional `api_base_url`, checked against the provider's own domain.
+fn check_base(
+    push: &mut impl FnMut(&str, String),
+    raw: Option<&str>,
+    domain: &str,
+) -> Option<String> {
+    let base = raw.map(str::trim).filter(|b| !b.is_empty())?;
+    if !is_allowed_api_base(base, domain) {
+        push(
+            "api_base_url",
+            format!("must be an https address on {domain}, or a local mock on this machine"),
+        );
+    }
+    Some(base.to_owned())
+}
+
+fn new_channel(
+    account: AccountId,
+    provider: &str,
+    name: String,
+    address: String,
+    base: Option<String>,
+) -> NewChannel {
+    let mut settings = serde_json::json!({});
+    if let Some(b) = base {
+        settings["api_base_url"] = b.into();
+    }
+    NewChannel {
+        id: ChannelId::new(),
+        account_id: account,
+        provider: provider.into(),
+        name,
+        address,
+        webhook_token: tokens::generate(),
+        settings,
+        send_rate_per_minute: 60,
+    }
+}
+
+pub async fn connect_linq(
+    state: &AppState,
+    account: AccountId,
+    role: Role,
+    actor: &str,
+    input: &LinqChannelInput,
+) -> Result<ChannelView, AppError> {
+    crate::auth::require_role(role, Role::Admin)?;
+    let mut fields = Vec::new();
+    let mut push = |field: &str, message: String| {
+        fields.push(FieldError {
+            field: field.into(),
+            message,
+        })
+    };
+    let name = check_name(&mut push, &input.name);
+    // Linq sends from an E.164 line, never from an email handle.
+    let phone = E164Phone::parse(&input.phone_number)
+        .map_err(|e| push("phone_number", e.to_string()))
+        .ok();
+    let token = check_secret(&mut push, "api_token", &input.api_token);
+    let secret = check_secret(&mut push, "webhook_secret", &input.webhook_secret);
+    // Linq's Standard Webhooks secrets are `whsec_` + base64; a malformed one could never verify.
+    if secret.starts_with("whsec_") && standard_signature(&secret, "check", 0, b"").is_err() {
+        push(
+            "webhook_secret",
+            "must be the signing secret Linq showed: whsec_ followed by base64".into(),
+        );
+    }
+    let base = check_base(&mut push, input.api_base_url.as_deref(), "linqapp.com");
+    let Some(phone) = phone.filter(|_| fields.is_empty()) else {
+        return Err(AppError::validation("Some fields need attention.", fields));
+    };
+    let new = new_channel(account, "linq", name, phone.to_string(), base);
+    create_with_secrets(
+        state,
+        account,
+        actor,
+        new,
+        &[
+            (Secret::Credential, &token),
+            (Secret::WebhookSecret, &secret),
+        ],
+    )
+    .await
+}
+
+pub async fn connect_blooio(
+    state: &AppState,
+    account: AccountId,
+    role: Role,
+    actor: &str,
+    input: &BlooioChannelInput,
+) -> Result<ChannelView, AppError> {
+    crate::auth::require_role(role, Role::Admin)?;
+    let mut fields = Vec::new();
+    let mut push = |field: &str, message: String| {
+        fields.push(FieldError {
+            field: field.into(),
+            message,
+        })
+    };
+    let name = check_name(&mut push, &input.name);
+    let sender = SenderAddress::parse(&input.sender)
+        .map_err(|e| push("sender", format!("is not usable: {}", e.why)))
+        .ok();
+    let key = check_secret(&mut push, "api_key", &input.api_key);
+    let secret = check_secret(&mut push, "webhook_secret", &input.webhook_secret);
+    let base = check_base(&mut push, input.api_base_url.as_deref(), "blooio.com");
+    let Some(sender) = sender.filter(|_| fields.is_empty()) else {
+        return Err(AppError::validation("Some fields need attention.", fields));
+    };
+    let new = new_channel(account, "blooio", name, sender.to_string(), base);
+    create_with_secrets(
+        state,
+        account,
+        actor,
+        new,
+        &[(Secret::Credential, &key), (Secret::WebhookSecret, &secret)],
+    )
+    .await
 }
 
 pub async fn sandbox_channel(

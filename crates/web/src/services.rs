@@ -631,3 +631,688 @@ pub async fn reset_password(state: &AppState, token: &str, new: &str) -> Result<
         .await?;
     Ok(state.store.get_user(user_id).await?)
 }
+
+// ---------------------------------------------------------------------------------------------
+// Leads: list, view, create/update, delete, and CSV import.
+
+/// The pipeline stages a lead moves through.
+pub const LEAD_STAGES: [&str; 6] = [
+    "new",
+    "contacted",
+    "replied",
+    "qualified",
+    "booked",
+    "closed",
+];
+
+/// Lead fields as typed in the edit form or sent to the API. `None` (or, from a form, an empty
+/// value) keeps what is stored: the store merges on the phone number.
+#[derive(Debug, Clone, Default)]
+pub struct LeadFields {
+    pub name: Option<String>,
+    pub email: Option<String>,
+    pub state: Option<String>,
+    pub time_zone: Option<String>,
+    pub tags: Option<Vec<String>>,
+    pub stage: Option<String>,
+}
+
+/// Splits a tag list typed as "a, b; c | d" into trimmed, de-duplicated tags.
+pub fn split_tags(raw: &str) -> Vec<String> {
+    let mut tags: Vec<String> = Vec::new();
+    for t in raw.split([',', ';', '|']) {
+        let t = t.trim();
+        if !t.is_empty() && !tags.iter().any(|x| x.eq_ignore_ascii_case(t)) {
+            tags.push(t.to_owned());
+        }
+    }
+    tags
+}
+
+fn non_empty(v: &Option<String>) -> Option<&str> {
+    v.as_deref().map(str::trim).filter(|s| !s.is_empty())
+}
+
+/// Checks one lead's fields; every problem is reported against its field.
+pub fn validate_lead(
+    f: &LeadFields,
+) -> Result<(leadline_store::LeadInput, Option<String>), Vec<FieldError>> {
+    use leadline_domain::compliance::{UsState, parse_time_zone};
+    let mut errors = Vec::new();
+    let mut push = |field: &str, message: String| {
+        errors.push(FieldError {
+            field: field.into(),
+            message,
+        })
+    };
+    let name = non_empty(&f.name).map(str::to_owned);
+    if name.as_ref().is_some_and(|n| n.chars().count() > 120) {
+        push("name", "must be at most 120 characters".into());
+    }
+    let email = match non_empty(&f.email) {
+        Some(raw) => Email::parse(raw)
+            .map(|e| Some(e.to_string()))
+            .unwrap_or_else(|e| {
+                push("email", e.to_string());
+                None
+            }),
+        None => None,
+    };
+    let state = match non_empty(&f.state) {
+        Some(raw) => UsState::parse(raw)
+            .map(|s| Some(s.code().to_owned()))
+            .unwrap_or_else(|e| {
+                push("state", e.to_string());
+                None
+            }),
+        None => None,
+    };
+    let time_zone = match non_empty(&f.time_zone) {
+        Some(raw) => match parse_time_zone(raw) {
+            Ok(_) => Some(raw.to_owned()),
+            Err(_) => {
+                push(
+                    "time_zone",
+                    format!("'{raw}' is not a known time zone (e.g. America/Chicago)"),
+                );
+                None
+            }
+        },
+        None => None,
+    };
+    let tags = f.tags.clone().unwrap_or_default();
+    if tags.len() > 20 {
+        push("tags", "may hold at most 20 tags".into());
+    } else if tags.iter().any(|t| t.chars().count() > 40) {
+        push("tags", "must each be at most 40 characters".into());
+    }
+    let stage = non_empty(&f.stage).map(str::to_owned);
+    if let Some(s) = &stage
+        && !LEAD_STAGES.contains(&s.as_str())
+    {
+        push(
+            "stage",
+            format!("must be one of {}", LEAD_STAGES.join(", ")),
+        );
+    }
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    Ok((
+        leadline_store::LeadInput {
+            name,
+            email,
+            state,
+            time_zone,
+            tags,
+        },
+        stage,
+    ))
+}
+
+fn lead_validation(fields: Vec<FieldError>) -> AppError {
+    AppError::validation("Some fields need attention.", fields)
+}
+
+/// One page of leads, newest first; `query` matches name, phone or email.
+pub async fn list_leads(
+    state: &AppState,
+    account: AccountId,
+    query: Option<&str>,
+    limit: u32,
+    offset: u32,
+) -> Result<Vec<leadline_store::Lead>, AppError> {
+    let query = query.map(str::trim).filter(|q| !q.is_empty());
+    Ok(state
+        .store
+        .list_leads(account, query, limit, offset)
+        .await?)
+}
+
+/// Whether the lead's number has opted out or is suppressed (messaging skips it).
+pub async fn lead_blocked(
+    state: &AppState,
+    account: AccountId,
+    phone: &leadline_domain::E164Phone,
+) -> Result<bool, AppError> {
+    let c = state.store.compliance_state(account, phone).await?;
+    Ok(c.opted_out || c.suppressed)
+}
+
+/// Creates the lead for a phone number, or updates the existing one. Returns the lead and
+/// whether it was created.
+pub async fn create_lead(
+    state: &AppState,
+    account: AccountId,
+    role: Role,
+    actor: &str,
+    phone_raw: &str,
+    fields: &LeadFields,
+) -> Result<(leadline_store::Lead, bool), AppError> {
+    crate::auth::require_role(role, Role::Agent)?;
+    let phone = leadline_domain::E164Phone::parse(phone_raw);
+    let checked = validate_lead(fields);
+    let (phone, (input, stage)) = match (phone, checked) {
+        (Ok(p), Ok(c)) => (p, c),
+        (p, c) => {
+            let mut errs = Vec::new();
+            if let Err(e) = p {
+                errs.push(FieldError {
+                    field: "phone".into(),
+                    message: if phone_raw.trim().is_empty() {
+                        "is required".into()
+                    } else {
+                        e.to_string()
+                    },
+                });
+            }
+            if let Err(mut e) = c {
+                errs.append(&mut e);
+            }
+            return Err(lead_validation(errs));
+        }
+    };
+    let existed = state
+        .store
+        .find_lead_by_phone(account, &phone)
+        .await?
+        .is_some();
+    let mut lead = state.store.upsert_lead(account, &phone, input).await?;
+    if let Some(stage) = stage.filter(|s| *s != lead.stage) {
+        lead = state
+            .store
+            .update_lead_fields(account, lead.id, Some(&stage), None)
+            .await?;
+    }
+    let action = if existed {
+        "lead.update"
+    } else {
+        "lead.create"
+    };
+    state
+        .store
+        .append_audit(audit(
+            account,
+            actor,
+            action,
+            serde_json::json!({"lead_id": lead.id.to_string()}),
+        ))
+        .await?;
+    Ok((lead, !existed))
+}
+
+/// Edits a lead's details and stage (agent or above).
+pub async fn update_lead(
+    state: &AppState,
+    account: AccountId,
+    role: Role,
+    actor: &str,
+    id: leadline_domain::ids::LeadId,
+    fields: &LeadFields,
+) -> Result<leadline_store::Lead, AppError> {
+    // Another tenant's id is a 404 whatever the role.
+    let lead = state.store.get_lead(account, id).await?;
+    crate::auth::require_role(role, Role::Agent)?;
+    let (input, stage) = validate_lead(fields).map_err(lead_validation)?;
+    let mut lead = state.store.upsert_lead(account, &lead.phone, input).await?;
+    if let Some(stage) = stage.filter(|s| *s != lead.stage) {
+        lead = state
+            .store
+            .update_lead_fields(account, lead.id, Some(&stage), None)
+            .await?;
+    }
+    state
+        .store
+        .append_audit(audit(
+            account,
+            actor,
+            "lead.update",
+            serde_json::json!({"lead_id": lead.id.to_string()}),
+        ))
+        .await?;
+    Ok(lead)
+}
+
+/// Deletes a lead with its conversations and messages (admin or above). Compliance events
+/// (consent, opt-outs) are kept: they belong to the number, not the lead record.
+pub async fn delete_lead(
+    state: &AppState,
+    account: AccountId,
+    role: Role,
+    actor: &str,
+    id: leadline_domain::ids::LeadId,
+) -> Result<(), AppError> {
+    // Another tenant's id is a 404 whatever the role.
+    let lead = state.store.get_lead(account, id).await?;
+    crate::auth::require_role(role, Role::Admin)?;
+    state.store.delete_lead(account, id).await?;
+    state
+        .store
+        .append_audit(audit(
+            account,
+            actor,
+            "lead.delete",
+            serde_json::json!({"lead_id": id.to_string(), "phone_last4": lead.phone.last4()}),
+        ))
+        .await?;
+    Ok(())
+}
+
+/// What a CSV column is imported as.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ImportField {
+    Phone,
+    Name,
+    Email,
+    State,
+    TimeZone,
+    Tags,
+    Consent,
+    Ignore,
+}
+
+impl ImportField {
+    pub const ALL: [ImportField; 8] = [
+        Self::Phone,
+        Self::Name,
+        Self::Email,
+        Self::State,
+        Self::TimeZone,
+        Self::Tags,
+        Self::Consent,
+        Self::Ignore,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Phone => "phone",
+            Self::Name => "name",
+            Self::Email => "email",
+            Self::State => "state",
+            Self::TimeZone => "time_zone",
+            Self::Tags => "tags",
+            Self::Consent => "consent",
+            Self::Ignore => "ignore",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        let raw = raw.trim();
+        Self::ALL.into_iter().find(|f| f.as_str() == raw)
+    }
+
+    /// A guess from a header name: "Mobile Phone" → phone, "E-mail" → email, "TZ" → time zone.
+    pub fn guess(header: &str) -> Self {
+        let h: String = header
+            .to_lowercase()
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric())
+            .collect();
+        let has = |words: &[&str]| words.iter().any(|w| h.contains(w));
+        if has(&["consent", "optin", "permission", "subscribed"]) {
+            Self::Consent
+        } else if has(&["phone", "mobile", "cell", "tel", "number", "msisdn", "sms"]) {
+            Self::Phone
+        } else if has(&["email", "mail"]) {
+            Self::Email
+        } else if has(&["timezone", "zone"]) || h == "tz" {
+            Self::TimeZone
+        } else if has(&["tag", "label", "segment"]) {
+            Self::Tags
+        } else if has(&["state", "province", "region"]) || h == "st" {
+            Self::State
+        } else if has(&["name", "contact", "customer"]) {
+            Self::Name
+        } else {
+            Self::Ignore
+        }
+    }
+}
+
+/// The default mapping for a file's header row: each field is taken by its first matching
+/// column only (a second "name" column is ignored rather than overwriting the first).
+pub fn guess_mapping(headers: &[String]) -> Vec<ImportField> {
+    let mut taken: Vec<ImportField> = Vec::new();
+    headers
+        .iter()
+        .map(|h| {
+            let f = ImportField::guess(h);
+            if f != ImportField::Ignore && taken.contains(&f) {
+                ImportField::Ignore
+            } else {
+                taken.push(f);
+                f
+            }
+        })
+        .collect()
+}
+
+pub const IMPORT_MAX_BYTES: usize = 16 * 1024 * 1024;
+pub const IMPORT_MAX_ROWS: usize = 100_000;
+/// How often (in rows) an import reports its progress.
+pub const IMPORT_CHUNK: usize = 250;
+
+/// One problem with one cell (or one row) of an import.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct ImportRowError {
+    /// The row as a spreadsheet numbers it: the header is row 1, the first lead row 2.
+    pub row: u64,
+    /// The header of the column at fault (empty when the whole row is at fault).
+    pub column: String,
+    pub value: String,
+    pub error: String,
+}
+
+impl ImportRowError {
+    /// "row 7: phone '12' is not a valid phone number: …"
+    pub fn describe(&self) -> String {
+        format!("row {}: {}", self.row, self.error)
+    }
+}
+
+/// The outcome of an import.
+#[derive(Debug, Clone, Default, serde::Serialize, utoipa::ToSchema)]
+pub struct ImportReport {
+    pub file_name: String,
+    /// Lead rows read (not counting the header).
+    pub rows: u64,
+    pub created: u64,
+    /// Rows whose number was already a lead (in the account or earlier in the file): merged.
+    pub updated: u64,
+    /// Imported rows whose number is suppressed or opted out: kept, but never texted.
+    pub suppressed: u64,
+    /// Rows not imported; each has at least one entry in `errors`.
+    pub failed: u64,
+    /// ConsentGranted events recorded from the consent column.
+    pub consents: u64,
+    pub errors: Vec<ImportRowError>,
+}
+
+impl ImportReport {
+    /// The per-row error report as CSV: row, column, value, error.
+    pub fn errors_csv(&self) -> Result<Vec<u8>, AppError> {
+        let mut w = csv::Writer::from_writer(Vec::new());
+        w.write_record(["row", "column", "value", "error"])
+            .map_err(AppError::internal)?;
+        for e in &self.errors {
+            w.write_record([&e.row.to_string(), &e.column, &e.value, &e.error])
+                .map_err(AppError::internal)?;
+        }
+        w.into_inner().map_err(AppError::internal)
+    }
+}
+
+fn csv_reader(data: &str) -> csv::Reader<&[u8]> {
+    csv::ReaderBuilder::new()
+        .flexible(true)
+        .trim(csv::Trim::All)
+        .from_reader(data.as_bytes())
+}
+
+/// Checks an uploaded file's size and row count and returns its header row and row count.
+pub fn import_headers(data: &str) -> Result<(Vec<String>, u64), AppError> {
+    if data.len() > IMPORT_MAX_BYTES {
+        return Err(AppError::field(
+            "file",
+            "is larger than 16 MB; split it into smaller files",
+        ));
+    }
+    let data = data.strip_prefix('\u{feff}').unwrap_or(data);
+    let mut r = csv_reader(data);
+    let headers: Vec<String> = r
+        .headers()
+        .map_err(|e| AppError::field("file", format!("could not be read as CSV: {e}")))?
+        .iter()
+        .map(str::to_owned)
+        .collect();
+    if headers.iter().all(|h| h.is_empty()) {
+        return Err(AppError::field(
+            "file",
+            "is empty; the first row must name the columns (e.g. phone,name,email)",
+        ));
+    }
+    let rows = r.records().count();
+    if rows > IMPORT_MAX_ROWS {
+        return Err(AppError::field(
+            "file",
+            format!("has {rows} rows; at most 100,000 can be imported at once, so split it"),
+        ));
+    }
+    Ok((headers, rows as u64))
+}
+
+/// Checks a column mapping against the file's headers.
+pub fn check_mapping(headers: &[String], mapping: &[ImportField]) -> Result<(), AppError> {
+    if mapping.len() != headers.len() {
+        return Err(AppError::field(
+            "mapping",
+            format!(
+                "maps {} columns but the file has {}",
+                mapping.len(),
+                headers.len()
+            ),
+        ));
+    }
+    let phones = mapping.iter().filter(|f| **f == ImportField::Phone).count();
+    if phones != 1 {
+        return Err(AppError::field(
+            "mapping",
+            "must map exactly one column to phone",
+        ));
+    }
+    for f in ImportField::ALL {
+        if f != ImportField::Ignore && mapping.iter().filter(|m| **m == f).count() > 1 {
+            return Err(AppError::field(
+                "mapping",
+                format!("maps more than one column to {}", f.as_str()),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn consent_value(raw: &str) -> Option<bool> {
+    match raw.trim().to_ascii_lowercase().as_str() {
+        "yes" | "true" | "1" | "y" => Some(true),
+        "" | "no" | "false" | "0" | "n" => Some(false),
+        _ => None,
+    }
+}
+
+/// A file to import: its name (for consent records and the audit log), its text, and what each
+/// column holds (`None`: guessed from the header row).
+#[derive(Clone, Copy)]
+pub struct ImportFile<'a> {
+    pub name: &'a str,
+    pub data: &'a str,
+    pub mapping: Option<&'a [ImportField]>,
+}
+
+/// Imports leads from CSV text. Each row stands alone: a bad row is reported and skipped, never
+/// aborting the file. Numbers already present (in the account, or earlier in the file) are
+/// merged. Suppressed and opted-out numbers are imported but counted, and never get consent.
+pub async fn import_leads(
+    state: &AppState,
+    account: AccountId,
+    role: Role,
+    actor: &str,
+    file: ImportFile<'_>,
+    progress: Option<&(dyn Fn(&ImportReport) + Send + Sync)>,
+) -> Result<ImportReport, AppError> {
+    let ImportFile {
+        name: file_name,
+        data,
+        mapping,
+    } = file;
+    use leadline_domain::E164Phone;
+    use leadline_store::{ComplianceEventKind, NewComplianceEvent};
+    use std::collections::HashSet;
+    crate::auth::require_role(role, Role::Agent)?;
+    let (headers, _) = import_headers(data)?;
+    let mapping = match mapping {
+        Some(m) => m.to_vec(),
+        None => guess_mapping(&headers),
+    };
+    check_mapping(&headers, &mapping)?;
+    let data = data.strip_prefix('\u{feff}').unwrap_or(data);
+    let suppressed_list: HashSet<E164Phone> = state
+        .store
+        .suppression_list(account)
+        .await?
+        .into_iter()
+        .collect();
+    let mut seen: HashSet<E164Phone> = HashSet::new();
+    let mut report = ImportReport {
+        file_name: file_name.to_owned(),
+        ..Default::default()
+    };
+    let mut reader = csv_reader(data);
+    for (i, record) in reader.records().enumerate() {
+        let row = i as u64 + 2;
+        if let Some(progress) = progress
+            && i % IMPORT_CHUNK == 0
+        {
+            progress(&report);
+        }
+        report.rows += 1;
+        let record = match record {
+            Ok(r) => r,
+            Err(e) => {
+                report.failed += 1;
+                report.errors.push(ImportRowError {
+                    row,
+                    column: String::new(),
+                    value: String::new(),
+                    error: format!("could not be read: {e}"),
+                });
+                continue;
+            }
+        };
+        let mut errors: Vec<ImportRowError> = Vec::new();
+        let mut fields = LeadFields::default();
+        let mut phone_raw = None;
+        let mut consent = false;
+        for (col, field) in mapping.iter().enumerate() {
+            let value = record.get(col).unwrap_or("").to_owned();
+            let column = headers[col].clone();
+            match field {
+                ImportField::Phone => phone_raw = Some((column, value)),
+                ImportField::Name => fields.name = Some(value),
+                ImportField::Email => fields.email = Some(value),
+                ImportField::State => fields.state = Some(value),
+                ImportField::TimeZone => fields.time_zone = Some(value),
+                ImportField::Tags => fields.tags = Some(split_tags(&value)),
+                ImportField::Consent => match consent_value(&value) {
+                    Some(c) => consent = c,
+                    None => errors.push(ImportRowError {
+                        row,
+                        error: format!(
+                            "consent '{value}' is not yes/no (yes, true, 1 or y grant consent)"
+                        ),
+                        column,
+                        value,
+                    }),
+                },
+                ImportField::Ignore => {}
+            }
+        }
+        let (column, value) = phone_raw.unwrap_or_default();
+        let phone = if value.is_empty() {
+            errors.push(ImportRowError {
+                row,
+                column,
+                value,
+                error: "phone is missing".into(),
+            });
+            None
+        } else {
+            match E164Phone::parse(&value) {
+                Ok(p) => Some(p),
+                Err(e) => {
+                    errors.push(ImportRowError {
+                        row,
+                        column,
+                        value,
+                        error: format!("phone {e}"),
+                    });
+                    None
+                }
+            }
+        };
+        let checked = match validate_lead(&fields) {
+            Ok(c) => Some(c),
+            Err(fes) => {
+                for fe in fes {
+                    let col = mapping
+                        .iter()
+                        .position(|m| m.as_str() == fe.field)
+                        .unwrap_or(0);
+                    errors.push(ImportRowError {
+                        row,
+                        column: headers.get(col).cloned().unwrap_or_default(),
+                        value: record.get(col).unwrap_or("").to_owned(),
+                        error: format!("{} {}", fe.field.replace('_', " "), fe.message),
+                    });
+                }
+                None
+            }
+        };
+        let (Some(phone), Some((input, _)), true) = (phone, checked, errors.is_empty()) else {
+            report.failed += 1;
+            report.errors.append(&mut errors);
+            continue;
+        };
+        let existed = if seen.contains(&phone) {
+            true
+        } else {
+            state
+                .store
+                .find_lead_by_phone(account, &phone)
+                .await?
+                .is_some()
+        };
+        state.store.upsert_lead(account, &phone, input).await?;
+        if existed {
+            report.updated += 1;
+        } else {
+            report.created += 1;
+        }
+        let blocked =
+            suppressed_list.contains(&phone) || lead_blocked(state, account, &phone).await?;
+        if blocked {
+            report.suppressed += 1;
+        } else if consent {
+            state
+                .store
+                .append_compliance_event(NewComplianceEvent {
+                    id: leadline_domain::ids::EventId::new(),
+                    account_id: account,
+                    phone: phone.clone(),
+                    kind: ComplianceEventKind::ConsentGranted,
+                    source: "import".into(),
+                    details: serde_json::json!({"file": file_name, "row": row, "actor": actor}),
+                    at: Timestamp::now(),
+                })
+                .await?;
+            report.consents += 1;
+        }
+        seen.insert(phone);
+    }
+    state
+        .store
+        .append_audit(audit(
+            account,
+            actor,
+            "lead.import",
+            serde_json::json!({
+                "file": file_name,
+                "rows": report.rows,
+                "created": report.created,
+                "updated": report.updated,
+                "suppressed": report.suppressed,
+                "failed": report.failed,
+            }),
+        ))
+        .await?;
+    Ok(report)
+}

@@ -3,8 +3,8 @@
 use crate::mail::Mailer;
 use jiff::SignedDuration;
 use leadline_app::SecretsService;
+use leadline_engine::playbook::PlaybookReplies;
 use leadline_engine::providers::ProviderFactory;
-use leadline_engine::replies::HoldingReply;
 use leadline_engine::{Engine, EngineConfig};
 use leadline_providers::messaging::sandbox::SandboxProvider;
 use leadline_store::Store;
@@ -113,7 +113,7 @@ impl AppState {
         let engine = Arc::new(Engine::new(
             store.clone(),
             ProviderFactory::new(secrets.clone(), Arc::new(SandboxProvider::new())),
-            Arc::new(HoldingReply),
+            Arc::new(PlaybookReplies::new(store.clone())),
             config.engine_config(),
         ));
         Self {

@@ -951,3 +951,99 @@ mod imessage {
         assert_eq!(secret.expose_secret(), SIGNING_SECRET);
     }
 }
+
+#[tokio::test]
+async fn the_playbook_qualifies_an_insurance_lead_through_the_pipeline() {
+    let r = rig().await;
+    let audit = leadline_store::NewAudit {
+        account_id: r.account,
+        actor: "user:test".into(),
+        action: "profile.update".into(),
+        details: serde_json::json!({}),
+    };
+    let mut profile = r.db.store.get_account(r.account).await.unwrap().profile;
+    profile.industry = "insurance".into();
+    r.db.store
+        .update_profile(r.account, profile, audit)
+        .await
+        .unwrap();
+    let playbook = Engine::new(
+        r.db.store.clone(),
+        ProviderFactory::new(
+            Arc::new(SecretsService::new(
+                r.db.store.clone(),
+                KeyRing::from_keys(vec![MasterKey::generate()]),
+            )),
+            Arc::new(SandboxProvider::new()),
+        ),
+        Arc::new(leadline_engine::playbook::PlaybookReplies::new(
+            r.db.store.clone(),
+        )),
+        EngineConfig {
+            debounce: SignedDuration::from_secs(4),
+            ..Default::default()
+        },
+    );
+    let sandbox =
+        r.db.store
+            .create_channel(NewChannel {
+                id: ChannelId::new(),
+                account_id: r.account,
+                provider: "sandbox".into(),
+                name: "Sandbox".into(),
+                address: "+15125550199".into(),
+                webhook_token: "sandbox-playbook".into(),
+                settings: serde_json::json!({}),
+                send_rate_per_minute: 60,
+            })
+            .await
+            .unwrap();
+    let mut t = noon();
+    for text in [
+        "Hi, I saw your ad about life insurance",
+        "I'm 42, married, two kids",
+        "04/12/1984",
+        "I work full time at the hospital",
+        "maybe $80 a month?",
+    ] {
+        let event = SandboxProvider::inbound(E164Phone::parse(LEAD).unwrap(), "+15125550199", text);
+        playbook.handle_inbound(&sandbox, event, t).await.unwrap();
+        t = secs(t, 10);
+        for _ in 0..4 {
+            playbook.run_jobs_once(t).await.unwrap();
+            playbook.run_outbound_once(t).await.unwrap();
+        }
+        t = secs(t, 60);
+    }
+    let lead =
+        r.db.store
+            .find_lead_by_phone(r.account, &E164Phone::parse(LEAD).unwrap())
+            .await
+            .unwrap()
+            .unwrap();
+    let fields = &lead.fields;
+    assert_eq!(fields["age"]["value"], 42, "{fields}");
+    assert_eq!(fields["marital_status"]["value"], "married", "{fields}");
+    assert_eq!(fields["dependents"]["value"], 2, "{fields}");
+    assert_eq!(fields["budget_monthly"]["value"], 80, "{fields}");
+    assert!(
+        fields["age"]["message_id"].as_str().is_some(),
+        "provenance: the message it came from"
+    );
+    assert_eq!(lead.stage, "qualified", "{fields}");
+    let conv =
+        r.db.store
+            .conversation_for(r.account, lead.id, sandbox.id)
+            .await
+            .unwrap();
+    let replies: Vec<_> =
+        r.db.store
+            .messages(r.account, conv.id)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|m| m.direction == Direction::Outbound)
+            .collect();
+    assert!(replies.len() >= 4, "one reply per turn");
+    assert!(replies.iter().all(|m| m.status == MessageStatus::Delivered));
+}

@@ -4,7 +4,10 @@
 use super::{ErrorBody, body, parse_id, rfc3339};
 use crate::auth::ApiCtx;
 use crate::error::AppError;
-use crate::messaging::{self as ops, ChannelView, ConversationSummary, TwilioChannelInput};
+use crate::messaging::{
+    self as ops, BlooioChannelInput, ChannelView, ConversationSummary, LinqChannelInput,
+    TwilioChannelInput,
+};
 use crate::state::AppState;
 use axum::Json;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
@@ -21,17 +24,20 @@ use utoipa::ToSchema;
 #[derive(Serialize, ToSchema)]
 pub struct ChannelDto {
     id: String,
-    /// twilio or sandbox
+    /// twilio, linq, blooio or sandbox
     provider: String,
     name: String,
-    /// The sending number, E.164.
+    /// The sending number, E.164 (Blooio: a number or an iMessage handle).
     address: String,
     /// Where the provider must post messages and delivery reports (absent for the sandbox).
     webhook_url: Option<String>,
     account_sid: Option<String>,
     api_base_url: Option<String>,
-    /// The stored credential, masked (`••••1234`); the secret itself is never returned.
+    /// The stored credential (Twilio auth token, Linq API token, Blooio API key), masked
+    /// (`••••1234`); the secret itself is never returned.
     credential: Option<String>,
+    /// Linq and Blooio: the stored webhook signing secret, masked; never returned in full.
+    webhook_secret: Option<String>,
     enabled: bool,
     last_webhook_at: Option<String>,
     created_at: String,
@@ -47,29 +53,43 @@ fn channel_dto(v: ChannelView) -> ChannelDto {
         address: v.channel.address,
         webhook_url: v.webhook_url,
         credential: v.credential,
+        webhook_secret: v.webhook_secret,
         enabled: v.channel.enabled,
         last_webhook_at: v.channel.last_webhook_at.map(rfc3339),
         created_at: rfc3339(v.channel.created_at),
     }
 }
 
-/// A channel to create: `{"provider": "sandbox"}`, or a Twilio number with its credentials.
+/// A channel to create: `{"provider": "sandbox"}`, or a Twilio, Linq or Blooio line with its
+/// credentials.
 #[derive(Deserialize, ToSchema)]
 pub struct ChannelCreate {
-    /// twilio or sandbox (Linq and Blooio are not available yet)
+    /// twilio, linq, blooio or sandbox
     provider: String,
     #[serde(default)]
     name: String,
-    /// Twilio: the number texts are sent from, E.164.
+    /// Twilio, Linq: the number texts are sent from, E.164.
     #[serde(default)]
     phone_number: String,
+    /// Blooio: the number (E.164) or iMessage handle texts are sent from.
+    #[serde(default)]
+    sender: String,
     /// Twilio: the Account SID (`AC` + 32 hex characters).
     #[serde(default)]
     account_sid: String,
     /// Twilio: the auth token. Stored encrypted; never returned.
     #[serde(default)]
     auth_token: String,
-    /// Twilio: another API origin (a regional edge). Optional.
+    /// Linq: the Partner API token. Stored encrypted; never returned.
+    #[serde(default)]
+    api_token: String,
+    /// Blooio: the API key (`bl_live_…`). Stored encrypted; never returned.
+    #[serde(default)]
+    api_key: String,
+    /// Linq, Blooio: the webhook signing secret (`whsec_…`). Stored encrypted; never returned.
+    #[serde(default)]
+    webhook_secret: String,
+    /// Another API origin on the provider's own domain (a Twilio regional edge). Optional.
     #[serde(default)]
     api_base_url: Option<String>,
 }
@@ -111,13 +131,32 @@ pub(super) async fn create_channel(
                 .find(|c| c.channel.provider == "sandbox")
                 .ok_or_else(|| AppError::internal("the sandbox channel vanished"))?
         }
-        "linq" | "blooio" => {
+        "linq" => {
+            let linq = LinqChannelInput {
+                name: input.name,
+                phone_number: input.phone_number,
+                api_token: input.api_token,
+                webhook_secret: input.webhook_secret,
+                api_base_url: input.api_base_url,
+            };
+            ops::connect_linq(&state, account, ctx.role(), &ctx.actor(), &linq).await?
+        }
+        "blooio" => {
+            let blooio = BlooioChannelInput {
+                name: input.name,
+                sender: input.sender,
+                api_key: input.api_key,
+                webhook_secret: input.webhook_secret,
+                api_base_url: input.api_base_url,
+            };
+            ops::connect_blooio(&state, account, ctx.role(), &ctx.actor(), &blooio).await?
+        }
+        _ => {
             return Err(AppError::field(
                 "provider",
-                format!("{} channels are not available yet", input.provider),
+                "must be twilio, linq, blooio or sandbox",
             ));
         }
-        _ => return Err(AppError::field("provider", "must be twilio or sandbox")),
     };
     Ok((StatusCode::CREATED, Json(channel_dto(view))))
 }

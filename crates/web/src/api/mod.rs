@@ -18,6 +18,7 @@ use leadline_store::{ApiKey, AuditEntry, Invitation, Member};
 use serde::{Deserialize, Serialize};
 use utoipa::{OpenApi, ToSchema};
 
+mod leads;
 mod messaging;
 
 use messaging::{
@@ -45,14 +46,27 @@ pub fn router() -> Router<AppState> {
         .route("/conversations/{id}/messages", post(send_message))
         .route("/conversations/{id}/takeover", post(take_over))
         .route("/conversations/{id}/handback", post(hand_back))
+        .route("/leads", get(leads::list_leads).post(leads::create_lead))
+        .route(
+            "/leads/import",
+            post(leads::import_leads).layer(axum::extract::DefaultBodyLimit::max(
+                services::IMPORT_MAX_BYTES + 65_536,
+            )),
+        )
+        .route(
+            "/leads/{id}",
+            get(leads::get_lead)
+                .patch(leads::patch_lead)
+                .delete(leads::delete_lead),
+        )
         .fallback(|| async { AppError::not_found() })
 }
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "leadline API", version = "1", description = "Manage a leadline account: business profile, team, invitations, API keys, the audit log, messaging channels and conversations. Authenticate with `Authorization: Bearer <API key>`. Errors are `{\"error\": {\"code\", \"message\", \"fields\"?}}`."),
-    paths(get_profile, put_profile, list_users, patch_user, delete_user, list_invitations, create_invitation, revoke_invitation, list_api_keys, create_api_key, revoke_api_key, list_audit, messaging::list_channels, messaging::create_channel, messaging::list_conversations, messaging::get_conversation, messaging::send_message, messaging::take_over, messaging::hand_back),
-    components(schemas(ErrorBody, ErrorDetail, FieldErrorDto, Profile, ProfileInputDto, MemberDto, RolePatch, InviteInput, InvitationDto, InvitationCreated, ApiKeyInput, ApiKeyDto, ApiKeyCreated, AuditEntryDto, AuditPage, messaging::ChannelDto, messaging::ChannelCreate, messaging::LeadRef, messaging::ConversationDto, messaging::ConversationDetail, messaging::MessageDto, messaging::ReplyInput)),
+    info(title = "leadline API", version = "1", description = "Manage a leadline account: business profile, team, invitations, API keys, the audit log, messaging channels, conversations and leads (with CSV import). Authenticate with `Authorization: Bearer <API key>`. Errors are `{\"error\": {\"code\", \"message\", \"fields\"?}}`."),
+    paths(get_profile, put_profile, list_users, patch_user, delete_user, list_invitations, create_invitation, revoke_invitation, list_api_keys, create_api_key, revoke_api_key, list_audit, messaging::list_channels, messaging::create_channel, messaging::list_conversations, messaging::get_conversation, messaging::send_message, messaging::take_over, messaging::hand_back, leads::list_leads, leads::create_lead, leads::import_leads, leads::get_lead, leads::patch_lead, leads::delete_lead),
+    components(schemas(ErrorBody, ErrorDetail, FieldErrorDto, Profile, ProfileInputDto, MemberDto, RolePatch, InviteInput, InvitationDto, InvitationCreated, ApiKeyInput, ApiKeyDto, ApiKeyCreated, AuditEntryDto, AuditPage, messaging::ChannelDto, messaging::ChannelCreate, messaging::LeadRef, messaging::ConversationDto, messaging::ConversationDetail, messaging::MessageDto, messaging::ReplyInput, leads::LeadDto, leads::LeadPage, leads::LeadInputDto, services::ImportReport, services::ImportRowError)),
     modifiers(&BearerAuth),
     security(("api_key" = []))
 )]

@@ -7,8 +7,8 @@ use crate::auth::AccountCtx;
 use crate::csrf::CsrfToken;
 use crate::error::AppError;
 use crate::messaging::{
-    self, ChannelView, ConversationSummary, SANDBOX_LEAD, TwilioChannelInput, author_label,
-    gate_summary, minute,
+    self, BlooioChannelInput, ChannelView, ConversationSummary, LinqChannelInput, SANDBOX_LEAD,
+    TwilioChannelInput, author_label, gate_summary, minute,
 };
 use crate::state::AppState;
 use askama::Template;
@@ -71,6 +71,9 @@ pub struct ChannelRow {
     pub address: String,
     pub webhook_url: Option<String>,
     pub credential: Option<String>,
+    /// What the credential is called at this provider.
+    pub credential_label: &'static str,
+    pub webhook_secret: Option<String>,
     pub account_sid: Option<String>,
     pub api_base_url: Option<String>,
     pub last_webhook: String,
@@ -78,7 +81,13 @@ pub struct ChannelRow {
 }
 
 fn channel_row(v: ChannelView) -> ChannelRow {
+    let credential_label = match v.channel.provider.as_str() {
+        "linq" => "API token",
+        "blooio" => "API key",
+        _ => "Auth token",
+    };
     ChannelRow {
+        credential_label,
         account_sid: v.setting("account_sid").map(str::to_owned),
         api_base_url: v.setting("api_base_url").map(str::to_owned),
         name: v.channel.name,
@@ -86,6 +95,7 @@ fn channel_row(v: ChannelView) -> ChannelRow {
         address: v.channel.address,
         webhook_url: v.webhook_url,
         credential: v.credential,
+        webhook_secret: v.webhook_secret,
         last_webhook: v
             .channel
             .last_webhook_at
@@ -101,7 +111,18 @@ struct ChannelsPage {
     chrome: Chrome,
     channels: Vec<ChannelRow>,
     has_sandbox: bool,
+    /// The Twilio form.
     form: FormState,
+    linq_form: FormState,
+    blooio_form: FormState,
+}
+
+/// Which connect form a page shows values and errors in.
+enum Forms {
+    None,
+    Twilio(FormState),
+    Linq(FormState),
+    Blooio(FormState),
 }
 
 async fn channels_view(
@@ -109,14 +130,23 @@ async fn channels_view(
     ctx: &AccountCtx,
     csrf: &CsrfToken,
     notice: Option<&str>,
-    form: FormState,
+    forms: Forms,
 ) -> Result<ChannelsPage, AppError> {
     let channels = messaging::list_channels(state, ctx.account.id).await?;
+    let (mut form, mut linq_form, mut blooio_form) = Default::default();
+    match forms {
+        Forms::None => {}
+        Forms::Twilio(f) => form = f,
+        Forms::Linq(f) => linq_form = f,
+        Forms::Blooio(f) => blooio_form = f,
+    }
     Ok(ChannelsPage {
         chrome: Chrome::new(ctx, csrf, "channels", notice),
         has_sandbox: channels.iter().any(|c| c.channel.provider == "sandbox"),
         channels: channels.into_iter().map(channel_row).collect(),
         form,
+        linq_form,
+        blooio_form,
     })
 }
 
@@ -126,14 +156,7 @@ pub async fn channels_page(
     csrf: axum::Extension<CsrfToken>,
     Query(q): Query<NoticeQuery>,
 ) -> PageResult {
-    let page = channels_view(
-        &state,
-        &ctx,
-        &csrf,
-        q.notice.as_deref(),
-        FormState::default(),
-    )
-    .await?;
+    let page = channels_view(&state, &ctx, &csrf, q.notice.as_deref(), Forms::None).await?;
     Ok(render(&page))
 }
 
@@ -175,7 +198,94 @@ pub async fn twilio_submit(
                 ("api_base_url", f.api_base_url),
             ])
             .fail(&e);
-            let page = channels_view(&state, &ctx, &csrf, None, form).await?;
+            let page = channels_view(&state, &ctx, &csrf, None, Forms::Twilio(form)).await?;
+            Ok(render_status(e.status, &page))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[derive(serde::Deserialize)]
+pub struct LinqForm {
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    phone_number: String,
+    #[serde(default)]
+    api_token: String,
+    #[serde(default)]
+    webhook_secret: String,
+    #[serde(default)]
+    api_base_url: String,
+}
+
+pub async fn linq_submit(
+    State(state): State<AppState>,
+    ctx: AccountCtx,
+    csrf: axum::Extension<CsrfToken>,
+    Form(f): Form<LinqForm>,
+) -> PageResult {
+    let input = LinqChannelInput {
+        name: f.name.clone(),
+        phone_number: f.phone_number.clone(),
+        api_token: f.api_token,
+        webhook_secret: f.webhook_secret,
+        api_base_url: Some(f.api_base_url.clone()),
+    };
+    match messaging::connect_linq(&state, ctx.account.id, ctx.role, &ctx.actor(), &input).await {
+        Ok(_) => Ok(Redirect::to("/app/channels?notice=channel_connected").into_response()),
+        Err(e) if e.status.is_client_error() && e.status != StatusCode::FORBIDDEN => {
+            // The secrets are never echoed.
+            let form = FormState::with_values([
+                ("name", f.name),
+                ("phone_number", f.phone_number),
+                ("api_base_url", f.api_base_url),
+            ])
+            .fail(&e);
+            let page = channels_view(&state, &ctx, &csrf, None, Forms::Linq(form)).await?;
+            Ok(render_status(e.status, &page))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[derive(serde::Deserialize)]
+pub struct BlooioForm {
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    sender: String,
+    #[serde(default)]
+    api_key: String,
+    #[serde(default)]
+    webhook_secret: String,
+    #[serde(default)]
+    api_base_url: String,
+}
+
+pub async fn blooio_submit(
+    State(state): State<AppState>,
+    ctx: AccountCtx,
+    csrf: axum::Extension<CsrfToken>,
+    Form(f): Form<BlooioForm>,
+) -> PageResult {
+    let input = BlooioChannelInput {
+        name: f.name.clone(),
+        sender: f.sender.clone(),
+        api_key: f.api_key,
+        webhook_secret: f.webhook_secret,
+        api_base_url: Some(f.api_base_url.clone()),
+    };
+    match messaging::connect_blooio(&state, ctx.account.id, ctx.role, &ctx.actor(), &input).await {
+        Ok(_) => Ok(Redirect::to("/app/channels?notice=channel_connected").into_response()),
+        Err(e) if e.status.is_client_error() && e.status != StatusCode::FORBIDDEN => {
+            let form = FormState::with_values([
+                ("name", f.name),
+                ("sender", f.sender),
+                ("api_base_url", f.api_base_url),
+            ])
+            .fail(&e);
+            let page = channels_view(&state, &ctx, &csrf, None, Forms::Blooio(form)).await?;
             Ok(render_status(e.status, &page))
         }
         Err(e) => Err(e.into()),

@@ -5,6 +5,7 @@
 mod account;
 mod admin;
 mod auth;
+mod leads;
 mod messaging;
 mod team;
 
@@ -68,6 +69,8 @@ pub fn router(_state: AppState) -> Router<AppState> {
         .route("/app/api-keys/{id}/revoke", post(team::key_revoke))
         .route("/app/channels", get(messaging::channels_page))
         .route("/app/channels/twilio", post(messaging::twilio_submit))
+        .route("/app/channels/linq", post(messaging::linq_submit))
+        .route("/app/channels/blooio", post(messaging::blooio_submit))
         .route(
             "/app/channels/sandbox",
             post(messaging::sandbox_channel_create),
@@ -85,6 +88,33 @@ pub fn router(_state: AppState) -> Router<AppState> {
         .route("/app/sandbox/messages", get(messaging::sandbox_messages))
         .route("/app/sandbox/send", post(messaging::sandbox_send))
         .route("/app/sandbox/create", post(messaging::sandbox_create))
+        .route("/app/leads", get(leads::leads_page))
+        .route(
+            "/app/leads/import",
+            get(leads::import_page_get)
+                .post(leads::import_upload)
+                .layer(axum::extract::DefaultBodyLimit::max(
+                    crate::services::IMPORT_MAX_BYTES + 65_536,
+                )),
+        )
+        .route(
+            "/app/leads/import/{id}",
+            get(leads::import_map_page).post(leads::import_run),
+        )
+        .route(
+            "/app/leads/import/{id}/progress",
+            get(leads::import_progress),
+        )
+        .route(
+            "/app/leads/import/{id}/errors.csv",
+            get(leads::import_errors_csv),
+        )
+        .route("/app/leads/{id}", get(leads::lead_page))
+        .route("/app/leads/{id}/edit", post(leads::lead_edit))
+        .route(
+            "/app/leads/{id}/delete",
+            get(leads::delete_page).post(leads::delete_submit),
+        )
         .route("/admin", get(admin::accounts_page))
 }
 
@@ -265,6 +295,8 @@ fn notice_text(code: &str) -> Option<&'static str> {
         "reply_queued" => "Reply queued. It goes out once the send gate allows it.",
         "taken_over" => "You took over this conversation. The assistant will not answer it.",
         "handed_back" => "Handed back. The assistant answers this conversation again.",
+        "lead_saved" => "Lead saved.",
+        "lead_deleted" => "Lead deleted, with its conversations.",
         _ => return None,
     })
 }

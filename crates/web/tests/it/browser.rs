@@ -248,5 +248,46 @@ async fn a_new_user_signs_up_edits_the_profile_invites_and_uses_an_api_key() {
     fill(&c, "#f-password", PASSWORD).await;
     click(&c, "button[type=submit]").await;
     wait_path(&c, "/app").await;
+
+    // The sandbox: create the channel, text as a lead, and watch the assistant's reply arrive
+    // on the page (the page polls; the workers run at an instant the send windows allow).
+    c.goto(&app.url("/app/sandbox")).await.unwrap();
+    click(&c, "form[action='/app/sandbox/create'] button").await;
+    let lead = c
+        .wait()
+        .at_most(std::time::Duration::from_secs(10))
+        .for_element(Locator::Css("#f-lead"))
+        .await
+        .unwrap()
+        .prop("value")
+        .await
+        .unwrap()
+        .unwrap_or_default();
+    assert!(
+        lead.starts_with("+1"),
+        "a default lead number is offered: {lead}"
+    );
+    fill(&c, "#f-body", "Hi, I saw your ad about life insurance").await;
+    click(&c, "form.phone-form button[type=submit]").await;
+    wait_path(&c, "/app/sandbox").await;
+    drive(&app, open_window(&lead)).await;
+    let mut replied = false;
+    for _ in 0..50 {
+        let screen = text(&c, ".phone-screen").await;
+        if screen.contains("AI assistant") && screen.contains("delivered") {
+            replied = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    assert!(
+        replied,
+        "the assistant's reply appears in the simulator without reloading"
+    );
+    shot(&c, "sandbox").await;
+    c.goto(&app.url("/app/inbox")).await.unwrap();
+    shot(&c, "inbox").await;
+    c.goto(&app.url("/app/channels")).await.unwrap();
+    shot(&c, "channels").await;
     c.close().await.unwrap();
 }

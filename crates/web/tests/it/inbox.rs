@@ -304,7 +304,7 @@ async fn channels_page_and_api_validate_and_never_show_the_token() {
     let app = TestApp::spawn().await;
     let b = app.signed_up("Acme Insurance", "dana@example.com").await;
     let page = b.get_text("/app/channels").await;
-    assert!(page.contains("Connect a Twilio number") && page.contains("coming soon"));
+    assert!(page.contains("Connect a Twilio number") && page.contains("Connect a Linq line"));
 
     let r = b
         .post_form(

@@ -45,6 +45,19 @@ async fn every_route_answers_404_for_another_accounts_ids() {
         .unwrap()[0]
         .id
         .to_string();
+    let a_lead = store
+        .list_conversations(a_account, false, false, 10)
+        .await
+        .unwrap()[0]
+        .lead_id
+        .to_string();
+    // A's CSV import, run, so it has an error report.
+    let r = a
+        .post_form("/app/leads/import", &[("csv", "phone,name\n12,Bad\n")])
+        .await;
+    assert_eq!(r.status(), 303);
+    let a_import = location(&r);
+    crate::leads::run_import(&a, &a_import, &[("col_0", "phone"), ("col_1", "name")]).await;
 
     let b = app.signed_up("Account B", "b@example.com").await;
     let b_api = Api::new(&app, &api_key(&b, "b-key", "owner").await);
@@ -69,6 +82,15 @@ async fn every_route_answers_404_for_another_accounts_ids() {
             (format!("/app/inbox/{a_conv}/reply"), vec![("body", "hi")]),
             (format!("/app/inbox/{a_conv}/takeover"), vec![]),
             (format!("/app/inbox/{a_conv}/handback"), vec![]),
+            (
+                format!("/app/leads/{a_lead}/edit"),
+                vec![("name", "Mallory"), ("stage", "closed")],
+            ),
+            (format!("/app/leads/{a_lead}/delete"), vec![]),
+            (
+                a_import.clone(),
+                vec![("col_0", "phone"), ("col_1", "name")],
+            ),
         ])
         .collect();
     for (path, fields) in &page_posts {
@@ -78,6 +100,11 @@ async fn every_route_answers_404_for_another_accounts_ids() {
     for path in [
         format!("/app/inbox/{a_conv}"),
         format!("/app/inbox/{a_conv}/messages"),
+        format!("/app/leads/{a_lead}"),
+        format!("/app/leads/{a_lead}/delete"),
+        a_import.clone(),
+        format!("{a_import}/errors.csv"),
+        format!("{a_import}/progress"),
     ] {
         let r = b.get(&path).await;
         assert_eq!(r.status(), 404, "GET {path} with B's session");
@@ -94,6 +121,13 @@ async fn every_route_answers_404_for_another_accounts_ids() {
         (Method::DELETE, format!("/invitations/{a_inv}"), None),
         (Method::DELETE, format!("/api-keys/{a_key_id}"), None),
         (Method::GET, format!("/conversations/{a_conv}"), None),
+        (Method::GET, format!("/leads/{a_lead}"), None),
+        (
+            Method::PATCH,
+            format!("/leads/{a_lead}"),
+            Some(json!({"name": "Mallory"})),
+        ),
+        (Method::DELETE, format!("/leads/{a_lead}"), None),
         (
             Method::POST,
             format!("/conversations/{a_conv}/messages"),
@@ -160,6 +194,9 @@ async fn every_route_answers_404_for_another_accounts_ids() {
     let (_, channels) = b_api.get_json("/channels").await;
     assert_eq!(channels, json!([]));
     assert!(!b.get_text("/app/inbox").await.contains("+15125550123"));
+    assert!(!b.get_text("/app/leads").await.contains("+15125550123"));
+    let (_, leads) = b_api.get_json("/leads").await;
+    assert_eq!(leads["leads"], json!([]));
     assert!(
         !b.get_text("/app/sandbox")
             .await
@@ -174,6 +211,14 @@ async fn every_route_answers_404_for_another_accounts_ids() {
     let (_, invs) = a_api.get_json("/invitations").await;
     assert_eq!(invs[0]["state"], "pending");
     assert!(a.get_text("/app").await.contains("Account A"));
+    let (status, lead) = a_api.get_json(&format!("/leads/{a_lead}")).await;
+    assert_eq!(status, 200, "A's lead is still there");
+    assert_ne!(lead["name"], "Mallory");
+    assert!(
+        a.get_text(&format!("{a_import}/errors.csv"))
+            .await
+            .contains("2,phone,12,")
+    );
     let page = a.get_text(&format!("/app/inbox/{a_conv}")).await;
     assert!(
         page.contains("Hello from A&#39;s lead") && page.contains("The assistant is answering.")

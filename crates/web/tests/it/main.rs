@@ -9,6 +9,7 @@ mod browser;
 mod helpers;
 mod inbox;
 mod isolation;
+mod leads;
 mod mail;
 mod oidc;
 mod ops;

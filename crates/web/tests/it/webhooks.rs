@@ -171,3 +171,351 @@ async fn forged_unknown_and_malformed_webhooks_store_nothing() {
     assert_eq!(post_webhook(&bad).await.status(), 400);
     assert!(messages(&app).await.is_empty());
 }
+
+// ---------------------------------------------------------------------------------------------
+// Linq and Blooio: connected through the dashboard, webhooks checked with their own signing
+// secret (not the API credential).
+
+mod imessage {
+    use super::*;
+    use jiff::Timestamp;
+    use leadline_providers::mock::blooio::{self as blooio_mock, BlooioMock};
+    use leadline_providers::mock::linq::{self as linq_mock, LinqMock};
+    use reqwest::Method;
+    use serde_json::json;
+
+    const LINQ_TOKEN: &str = "linq-api-token-4321";
+    const BLOOIO_KEY: &str = "bl_live_key-8765";
+    const SECRET: &str = "whsec_c2hoaC10aGlzLWlzLWEtdGVzdC1zZWNyZXQtdmFsdWU=";
+    const OTHER_SECRET: &str = "whsec_bm90LXRoZS1zZWNyZXQ=";
+
+    /// Connects a `provider` line through its form and returns the channel's webhook URL.
+    async fn connect(
+        app: &TestApp,
+        b: &Browser,
+        provider: &str,
+        fields: &[(&str, &str)],
+    ) -> url::Url {
+        let r = b
+            .post_form(&format!("/app/channels/{provider}"), fields)
+            .await;
+        assert_eq!(r.status(), 303, "{}", r.text().await.unwrap());
+        assert_eq!(location(&r), "/app/channels?notice=channel_connected");
+        let page = b.get_text("/app/channels").await;
+        let prefix = format!("{}/webhooks/{provider}/", app.base);
+        let token = between(&page, &prefix, "<").expect("the webhook URL is shown");
+        format!("{prefix}{token}").parse().unwrap()
+    }
+
+    async fn linq_channel(app: &TestApp, b: &Browser, mock: &LinqMock) -> url::Url {
+        connect(
+            app,
+            b,
+            "linq",
+            &[
+                ("name", "iMessage line"),
+                ("phone_number", OUR_NUMBER),
+                ("api_token", LINQ_TOKEN),
+                ("webhook_secret", SECRET),
+                ("api_base_url", mock.base_url().as_str()),
+            ],
+        )
+        .await
+    }
+
+    async fn blooio_channel(app: &TestApp, b: &Browser, mock: &BlooioMock) -> url::Url {
+        connect(
+            app,
+            b,
+            "blooio",
+            &[
+                ("name", "Blooio line"),
+                ("sender", OUR_NUMBER),
+                ("api_key", BLOOIO_KEY),
+                ("webhook_secret", SECRET),
+                ("api_base_url", mock.base_url().as_str()),
+            ],
+        )
+        .await
+    }
+
+    #[tokio::test]
+    async fn a_signed_linq_webhook_is_stored_answered_and_tracked_a_forged_one_is_refused() {
+        let app = TestApp::spawn().await;
+        let mock = LinqMock::start(LINQ_TOKEN).await.unwrap();
+        let b = app.signed_up("Acme Insurance", "dana@example.com").await;
+        let url = linq_channel(&app, &b, &mock).await;
+
+        // Forged (another secret, or signed with the API token): 403, nothing stored.
+        for secret in [OTHER_SECRET, LINQ_TOKEN] {
+            let forged = linq_mock::inbound_message_request(
+                &url,
+                secret,
+                LEAD,
+                "forged",
+                "chat-1",
+                Timestamp::now(),
+            );
+            assert_eq!(post_webhook(&forged).await.status(), 403, "{secret}");
+        }
+        assert!(messages(&app).await.is_empty(), "nothing stored");
+
+        let inbound = linq_mock::inbound_message_request(
+            &url,
+            SECRET,
+            LEAD,
+            "Hi, I saw your ad about life insurance",
+            "chat-1",
+            Timestamp::now(),
+        );
+        assert_eq!(post_webhook(&inbound).await.status(), 200);
+        let stored = messages(&app).await;
+        assert_eq!(stored.len(), 1);
+        assert_eq!(stored[0].direction, Direction::Inbound);
+        assert_eq!(stored[0].body, "Hi, I saw your ad about life insurance");
+        // Linq retries: still one message.
+        assert_eq!(post_webhook(&inbound).await.status(), 200);
+        assert_eq!(messages(&app).await.len(), 1);
+
+        drive(&app, open_window(LEAD)).await;
+        let sent = mock.messages();
+        assert_eq!(sent.len(), 1);
+        assert_eq!(sent[0].from, OUR_NUMBER);
+        assert!(sent[0].text.as_deref().unwrap().contains("Acme Insurance"));
+        assert_eq!(
+            mock.count_for_key(sent[0].idempotency_key.as_deref().unwrap()),
+            1
+        );
+
+        let receipt = linq_mock::status_request(
+            &url,
+            SECRET,
+            "message.delivered",
+            &sent[0].id,
+            Timestamp::now(),
+        );
+        assert_eq!(post_webhook(&receipt).await.status(), 200);
+        let reply = messages(&app)
+            .await
+            .into_iter()
+            .find(|m| m.direction == Direction::Outbound)
+            .unwrap();
+        assert_eq!(reply.status, MessageStatus::Delivered);
+    }
+
+    #[tokio::test]
+    async fn a_signed_blooio_webhook_is_stored_answered_and_tracked_a_forged_one_is_refused() {
+        let app = TestApp::spawn().await;
+        let mock = BlooioMock::start(BLOOIO_KEY).await.unwrap();
+        let b = app.signed_up("Acme Insurance", "dana@example.com").await;
+        let url = blooio_channel(&app, &b, &mock).await;
+
+        for secret in [OTHER_SECRET, BLOOIO_KEY] {
+            let forged = blooio_mock::inbound_message_request(
+                &url,
+                secret,
+                LEAD,
+                OUR_NUMBER,
+                "forged",
+                Timestamp::now(),
+            );
+            assert_eq!(post_webhook(&forged).await.status(), 403, "{secret}");
+        }
+        let mut unsigned = blooio_mock::inbound_message_request(
+            &url,
+            SECRET,
+            LEAD,
+            OUR_NUMBER,
+            "unsigned",
+            Timestamp::now(),
+        );
+        unsigned.headers.remove("x-blooio-signature");
+        assert_eq!(post_webhook(&unsigned).await.status(), 403);
+        assert!(messages(&app).await.is_empty(), "nothing stored");
+
+        let inbound = blooio_mock::inbound_message_request(
+            &url,
+            SECRET,
+            LEAD,
+            OUR_NUMBER,
+            "Hi, I saw your ad about life insurance",
+            Timestamp::now(),
+        );
+        assert_eq!(post_webhook(&inbound).await.status(), 200);
+        let stored = messages(&app).await;
+        assert_eq!(stored.len(), 1);
+        assert_eq!(stored[0].direction, Direction::Inbound);
+
+        drive(&app, open_window(LEAD)).await;
+        let sent = mock.messages();
+        assert_eq!(sent.len(), 1);
+        assert_eq!(sent[0].chat_id, LEAD);
+        assert_eq!(sent[0].from_number.as_deref(), Some(OUR_NUMBER));
+        assert_eq!(
+            mock.count_for_key(sent[0].idempotency_key.as_deref().unwrap()),
+            1
+        );
+
+        let receipt = blooio_mock::status_request(
+            &url,
+            SECRET,
+            "message.delivered",
+            &sent[0].message_id,
+            Timestamp::now(),
+        );
+        assert_eq!(post_webhook(&receipt).await.status(), 200);
+        let reply = messages(&app)
+            .await
+            .into_iter()
+            .find(|m| m.direction == Direction::Outbound)
+            .unwrap();
+        assert_eq!(reply.status, MessageStatus::Delivered);
+    }
+
+    #[tokio::test]
+    async fn linq_and_blooio_forms_and_api_validate_mask_secrets_and_need_an_admin() {
+        let app = TestApp::spawn().await;
+        let b = app.signed_up("Acme Insurance", "dana@example.com").await;
+
+        // Page: errors next to the fields, typed values kept, secrets never echoed.
+        let r = b
+            .post_form(
+                "/app/channels/linq",
+                &[
+                    ("name", "iMessage line"),
+                    ("phone_number", "dana@example.com"),
+                    ("api_token", "linq-secret-token-1111"),
+                    ("webhook_secret", "whsec_***not base64***"),
+                    ("api_base_url", "https://evil.example"),
+                ],
+            )
+            .await;
+        assert_eq!(r.status(), 422);
+        let html = r.text().await.unwrap();
+        for field in ["phone_number", "webhook_secret", "api_base_url"] {
+            assert!(html.contains(&format!("f-{field}-error")), "{field}");
+        }
+        assert!(!html.contains("f-api_token-error"));
+        assert!(
+            html.contains("value=\"iMessage line\"") && html.contains("value=\"dana@example.com\"")
+        );
+        assert!(!html.contains("linq-secret-token-1111") && !html.contains("not base64***"));
+
+        let r = b
+            .post_form(
+                "/app/channels/blooio",
+                &[
+                    ("name", ""),
+                    ("sender", "agent @example.com"),
+                    ("api_key", ""),
+                    ("webhook_secret", ""),
+                    ("api_base_url", ""),
+                ],
+            )
+            .await;
+        assert_eq!(r.status(), 422);
+        let html = r.text().await.unwrap();
+        for field in ["name", "sender", "api_key", "webhook_secret"] {
+            assert!(html.contains(&format!("f-{field}-error")), "{field}");
+        }
+        assert!(html.contains("value=\"agent @example.com\""));
+
+        // A Blooio line may send from an iMessage handle; secrets show masked only.
+        let r = b
+            .post_form(
+                "/app/channels/blooio",
+                &[
+                    ("name", "Handle line"),
+                    ("sender", "agent@example.com"),
+                    ("api_key", "bl_live_secret-key-2222"),
+                    ("webhook_secret", "whsec_blooio-secret-3333"),
+                    ("api_base_url", ""),
+                ],
+            )
+            .await;
+        assert_eq!(r.status(), 303);
+        let page = b.get_text("/app/channels").await;
+        assert!(page.contains("agent@example.com"));
+        assert!(page.contains(&format!("{}/webhooks/blooio/", app.base)));
+        assert!(page.contains("2222") && !page.contains("bl_live_secret-key-2222"));
+        assert!(page.contains("3333") && !page.contains("whsec_blooio-secret-3333"));
+
+        // API: created with masked secrets; the same checks; only an admin may connect.
+        let admin = Api::new(&app, &api_key(&b, "ops", "admin").await);
+        let (status, created) = admin
+            .send_json(
+                Method::POST,
+                "/channels",
+                json!({"provider": "linq", "name": "Linq", "phone_number": "+15125550111",
+                       "api_token": "linq-api-token-4444", "webhook_secret": SECRET}),
+            )
+            .await;
+        assert_eq!(status, 201, "{created}");
+        assert_eq!(created["provider"], "linq");
+        assert!(created["credential"].as_str().unwrap().ends_with("4444"));
+        assert!(created["webhook_secret"].as_str().is_some());
+        assert!(!created.to_string().contains("linq-api-token-4444"));
+        assert!(!created.to_string().contains(SECRET));
+        assert!(
+            created["webhook_url"]
+                .as_str()
+                .unwrap()
+                .starts_with(&format!("{}/webhooks/linq/", app.base))
+        );
+        let (status, err) = admin
+            .send_json(
+                Method::POST,
+                "/channels",
+                json!({"provider": "blooio", "name": "B", "sender": "+15125550112",
+                       "api_key": "k", "webhook_secret": "s",
+                       "api_base_url": "http://backend.blooio.com"}),
+            )
+            .await;
+        assert_eq!(status, 422);
+        assert_eq!(err["error"]["fields"][0]["field"], "api_base_url");
+        let (status, err) = admin
+            .send_json(Method::POST, "/channels", json!({"provider": "linq"}))
+            .await;
+        assert_eq!(status, 422);
+        let fields: Vec<&str> = err["error"]["fields"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["field"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            fields,
+            ["name", "phone_number", "api_token", "webhook_secret"]
+        );
+        let (status, listed) = admin.get_json("/channels").await;
+        assert_eq!(status, 200);
+        assert!(!listed.to_string().contains("linq-api-token-4444"));
+
+        let agent_key = api_key(&b, "agent-key", "agent").await;
+        let agent = Api::new(&app, &agent_key);
+        let (status, _) = agent
+            .send_json(
+                Method::POST,
+                "/channels",
+                json!({"provider": "blooio", "name": "B", "sender": "+15125550113",
+                       "api_key": "k", "webhook_secret": "s"}),
+            )
+            .await;
+        assert_eq!(status, 403);
+        let member = member(&app, &b, "al@example.com", "Al Agent", "agent").await;
+        let page = member.get_text("/app/channels").await;
+        assert!(!page.contains("Connect a Linq line"));
+        let r = member
+            .post_form(
+                "/app/channels/linq",
+                &[
+                    ("name", "X"),
+                    ("phone_number", "+15125550114"),
+                    ("api_token", "t"),
+                    ("webhook_secret", SECRET),
+                ],
+            )
+            .await;
+        assert_eq!(r.status(), 403);
+    }
+}
