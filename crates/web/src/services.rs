@@ -1316,3 +1316,145 @@ pub async fn import_leads(
         .await?;
     Ok(report)
 }
+
+// ---- compliance settings ----
+
+/// The account's own quiet hours and explicit relaxations, as pages and the API show them.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct ComplianceSettingsView {
+    /// The account's sending hours in the lead's local time, e.g. `mon-fri 09:00-18:00,sat 10:00-14:00`;
+    /// `null` when the account has none (the legal windows still apply).
+    pub quiet_hours: Option<String>,
+    /// Legal rules the owner explicitly relaxed: `replies-ignore-legal-hours`, `replies-ignore-frequency-caps`.
+    pub relaxations: Vec<String>,
+    /// The legal rules that always apply unless relaxed, in words.
+    pub legal_floor: Vec<String>,
+    /// Every relaxation that exists, with what it does.
+    pub available_relaxations: Vec<RelaxationInfo>,
+}
+
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct RelaxationInfo {
+    pub name: String,
+    pub description: String,
+}
+
+#[derive(Debug, Clone, Default, serde::Deserialize, serde::Serialize, utoipa::ToSchema)]
+pub struct ComplianceSettingsInput {
+    /// Empty or null disables the account's own hours (the legal windows still apply).
+    #[serde(default)]
+    pub quiet_hours: Option<String>,
+    #[serde(default)]
+    pub relaxations: Vec<String>,
+    /// Required from an owner when adding a relaxation: the words they accept, recorded in the
+    /// audit log.
+    #[serde(default)]
+    pub acknowledgment: Option<String>,
+}
+
+const ALL_RELAXATIONS: [leadline_domain::compliance::Relaxation; 2] = [
+    leadline_domain::compliance::Relaxation::RepliesIgnoreLegalHours,
+    leadline_domain::compliance::Relaxation::RepliesIgnoreFrequencyCaps,
+];
+
+fn relaxation_name(r: leadline_domain::compliance::Relaxation) -> String {
+    serde_json::to_value(r)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default()
+}
+
+pub async fn compliance_settings(
+    state: &AppState,
+    account: AccountId,
+) -> Result<ComplianceSettingsView, AppError> {
+    let settings = state
+        .engine
+        .window_settings(account)
+        .await
+        .map_err(AppError::internal)?;
+    Ok(ComplianceSettingsView {
+        quiet_hours: settings.quiet_hours.as_ref().map(ToString::to_string),
+        relaxations: settings.relaxations.iter().map(|r| relaxation_name(*r)).collect(),
+        legal_floor: vec![
+            "Federal: texts only 8:00–21:00 in the lead's local time (47 CFR 64.1200(c)(1)).".into(),
+            "Stricter state rules where the lead may be: e.g. Florida, Oklahoma, Maryland 8:00–20:00 and at most 3 per 24 h; Texas 9:00–21:00 (Sundays from noon); Rhode Island, Utah, Alabama, Louisiana, Mississippi Sunday and holiday bans.".into(),
+            "The lead's possible time zones come from the area code (all zones of split area codes) and any known address; unknown numbers get the intersection of every US zone.".into(),
+            "Opt-outs and the do-not-contact list always block; only the single opt-out confirmation may follow a STOP.".into(),
+        ],
+        available_relaxations: ALL_RELAXATIONS.iter().map(|r| RelaxationInfo { name: relaxation_name(*r), description: r.describe().to_owned() }).collect(),
+    })
+}
+
+pub async fn update_compliance_settings(
+    state: &AppState,
+    account: AccountId,
+    actor_role: Role,
+    actor: &str,
+    input: &ComplianceSettingsInput,
+) -> Result<ComplianceSettingsView, AppError> {
+    use leadline_domain::compliance::{QuietHours, Relaxation, WindowSettings};
+    crate::auth::require_role(actor_role, Role::Admin)?;
+    let quiet_hours = match input
+        .quiet_hours
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+    {
+        None => None,
+        Some(raw) => Some(
+            QuietHours::parse(raw).map_err(|e| AppError::field("quiet_hours", e.to_string()))?,
+        ),
+    };
+    let mut relaxations = std::collections::BTreeSet::new();
+    for name in &input.relaxations {
+        let parsed: Relaxation = serde_json::from_value(serde_json::Value::String(name.trim().to_owned()))
+            .map_err(|_| AppError::field("relaxations", format!("'{name}' is not a relaxation; expected replies-ignore-legal-hours or replies-ignore-frequency-caps")))?;
+        relaxations.insert(parsed);
+    }
+    let current = state
+        .engine
+        .window_settings(account)
+        .await
+        .map_err(AppError::internal)?;
+    let added: Vec<String> = relaxations
+        .difference(&current.relaxations)
+        .map(|r| relaxation_name(*r))
+        .collect();
+    let acknowledgment = input
+        .acknowledgment
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty());
+    if !added.is_empty() {
+        // Relaxing a legal rule is the owner's call, made explicitly and on the record.
+        crate::auth::require_role(actor_role, Role::Owner)?;
+        if acknowledgment.is_none() {
+            return Err(AppError::field(
+                "acknowledgment",
+                "confirm that you accept responsibility for relaxing a legal rule",
+            ));
+        }
+    }
+    let settings = WindowSettings {
+        quiet_hours,
+        relaxations,
+    };
+    let value = serde_json::to_value(&settings).map_err(AppError::internal)?;
+    let details = serde_json::json!({
+        "quiet_hours": settings.quiet_hours.as_ref().map(ToString::to_string),
+        "relaxations": settings.relaxations.iter().map(|r| relaxation_name(*r)).collect::<Vec<_>>(),
+        "relaxations_added": added,
+        "acknowledgment": if added.is_empty() { None } else { acknowledgment },
+    });
+    state
+        .store
+        .put_setting(
+            account,
+            leadline_engine::COMPLIANCE_SETTINGS,
+            value,
+            audit(account, actor, "compliance.settings", details),
+        )
+        .await?;
+    compliance_settings(state, account).await
+}

@@ -5,6 +5,7 @@
 mod account;
 mod admin;
 mod auth;
+mod compliance;
 mod leads;
 mod messaging;
 mod team;
@@ -57,6 +58,10 @@ pub fn router(_state: AppState) -> Router<AppState> {
         )
         .route("/app/delete", post(account::delete_account))
         .route("/app/audit", get(account::audit_page))
+        .route(
+            "/app/compliance",
+            get(compliance::page).post(compliance::submit),
+        )
         .route("/app/team", get(team::team_page))
         .route("/app/team/invite", post(team::invite_submit))
         .route("/app/team/{user_id}/role", post(team::role_submit))
@@ -278,6 +283,7 @@ fn notice_text(code: &str) -> Option<&'static str> {
         "welcome" => "Welcome to leadline! Your account is ready.",
         "signed_in" => "You are signed in.",
         "profile_saved" => "Business profile saved.",
+        "compliance_saved" => "Compliance settings saved.",
         "password_changed" => "Password changed. Other browsers were signed out.",
         "invited" => "Invitation created.",
         "invitation_revoked" => "Invitation revoked.",

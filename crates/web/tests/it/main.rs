@@ -6,6 +6,7 @@
 mod api;
 mod auth;
 mod browser;
+mod compliance;
 mod helpers;
 mod inbox;
 mod isolation;
