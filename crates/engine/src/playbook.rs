@@ -34,9 +34,21 @@ struct QaEntry {
     a: String,
 }
 
+/// A fixed assistant configuration, for the simulator (a script carries its own schema,
+/// knowledge, personality and strategy).
+#[derive(Debug, Clone)]
+pub struct AssistantConfig {
+    pub schema: ExtractionSchema,
+    pub knowledge: KnowledgeBase,
+    pub personality: Personality,
+    pub strategy: Strategy,
+}
+
 pub struct PlaybookReplies {
     store: Arc<dyn Store>,
     playbook: Playbook,
+    /// When set, used instead of the account's stored settings.
+    fixed: Option<AssistantConfig>,
 }
 
 impl std::fmt::Debug for PlaybookReplies {
@@ -50,7 +62,41 @@ impl PlaybookReplies {
         Self {
             store,
             playbook: Playbook::new(),
+            fixed: None,
         }
+    }
+
+    pub fn with_config(store: Arc<dyn Store>, config: AssistantConfig) -> Self {
+        Self {
+            store,
+            playbook: Playbook::new(),
+            fixed: Some(config),
+        }
+    }
+
+    async fn config_for(
+        &self,
+        account: leadline_domain::AccountId,
+        industry: &str,
+    ) -> anyhow::Result<AssistantConfig> {
+        if let Some(fixed) = &self.fixed {
+            return Ok(fixed.clone());
+        }
+        let settings: AssistantSettings =
+            match self.store.get_setting(account, ASSISTANT_SETTINGS).await? {
+                Some(v) => serde_json::from_value(v).unwrap_or_default(),
+                None => AssistantSettings::default(),
+            };
+        let mut knowledge = KnowledgeBase::new();
+        for entry in &settings.knowledge {
+            knowledge.add_qa(&entry.q, &entry.a);
+        }
+        Ok(AssistantConfig {
+            schema: schema_for(&settings, industry),
+            knowledge,
+            personality: Personality::default(),
+            strategy: Strategy::default(),
+        })
     }
 }
 
@@ -81,16 +127,12 @@ fn schema_for(settings: &AssistantSettings, profile_industry: &str) -> Extractio
 impl ReplyGenerator for PlaybookReplies {
     async fn reply(&self, turn: &Turn<'_>) -> anyhow::Result<Option<String>> {
         let account = turn.lead.account_id;
-        let settings: AssistantSettings =
-            match self.store.get_setting(account, ASSISTANT_SETTINGS).await? {
-                Some(v) => serde_json::from_value(v).unwrap_or_default(),
-                None => AssistantSettings::default(),
-            };
-        let schema = schema_for(&settings, &turn.profile.industry);
-        let mut knowledge = KnowledgeBase::new();
-        for entry in &settings.knowledge {
-            knowledge.add_qa(&entry.q, &entry.a);
-        }
+        let AssistantConfig {
+            schema,
+            knowledge,
+            personality,
+            strategy,
+        } = self.config_for(account, &turn.profile.industry).await?;
         let mut known = BTreeMap::new();
         if let Some(fields) = turn.lead.fields.as_object() {
             for (name, stored) in fields {
@@ -119,8 +161,6 @@ impl ReplyGenerator for PlaybookReplies {
                 message_ref: m.id.to_string(),
             })
             .collect();
-        let personality = Personality::default();
-        let strategy = Strategy::default();
         let today = jiff::Timestamp::now()
             .to_zoned(jiff::tz::TimeZone::UTC)
             .date();

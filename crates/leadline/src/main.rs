@@ -3,6 +3,7 @@
 
 mod compliance_cmd;
 mod config;
+mod simulate;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
@@ -68,6 +69,9 @@ enum Command {
     /// The compliance engine: classify inbound texts, check send windows, count SMS segments.
     #[command(subcommand)]
     Compliance(compliance_cmd::ComplianceCommand),
+    /// Text the assistant as a lead, on a throw-away account, through the real pipeline: a YAML
+    /// script (`--script`) or lines from standard input.
+    Simulate(simulate::SimulateArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -137,11 +141,25 @@ fn main() -> ExitCode {
             data_dir: location.data_dir.clone(),
             bind: None,
         },
-        Command::Compliance(_) | Command::Keys(KeysCommand::Generate) => Overrides::default(),
+        Command::Compliance(_) | Command::Simulate(_) | Command::Keys(KeysCommand::Generate) => {
+            Overrides::default()
+        }
     };
     let command = match cli.command {
         // These need no configuration, database or runtime.
         Command::Compliance(cmd) => return compliance_cmd::run(cmd),
+        Command::Simulate(args) => {
+            let result = tokio::runtime::Runtime::new()
+                .map_err(anyhow::Error::from)
+                .and_then(|rt| rt.block_on(simulate::run(args)));
+            return match result {
+                Ok(code) => code,
+                Err(e) => {
+                    eprintln!("error: {e:#}");
+                    ExitCode::FAILURE
+                }
+            };
+        }
         Command::Keys(KeysCommand::Generate) => {
             println!("{}", KeyRing::generate_encoded());
             return ExitCode::SUCCESS;
@@ -258,7 +276,9 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
             println!("master key {before} -> {after}; re-encrypted {count} secrets");
             Ok(ExitCode::SUCCESS)
         }
-        Command::Keys(KeysCommand::Generate) | Command::Compliance(_) => Ok(ExitCode::SUCCESS),
+        Command::Keys(KeysCommand::Generate) | Command::Compliance(_) | Command::Simulate(_) => {
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 

@@ -496,3 +496,108 @@ fn serve_no_worker_leaves_replies_to_a_separate_worker() {
     stop(worker);
     stop(server);
 }
+
+const SCRIPT: &str = r#"industry: insurance
+business: {name: Acme Insurance, agent: Dana, state: TX}
+lead: {phone: "+15125550123"}
+start: 2026-12-07T15:00:00Z
+turns:
+  - lead: Hi, I saw your ad about life insurance
+  - lead: I'm 42, married, two kids
+  - wait: 2m
+  - lead: STOP
+  - wait: 1m
+  - lead: hello?
+"#;
+
+#[test]
+fn simulate_plays_a_script_through_the_pipeline() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("lead.yaml");
+    std::fs::write(&path, SCRIPT).unwrap();
+    let out = leadline()
+        .args(["simulate", "--script", path.to_str().unwrap(), "--json"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["lead"]["fields"]["age"], 42);
+    assert_eq!(v["lead"]["fields"]["marital_status"], "married");
+    assert_eq!(v["lead"]["opted_out"], true);
+    let lines = v["transcript"].as_array().unwrap();
+    let from: Vec<&str> = lines.iter().map(|l| l["from"].as_str().unwrap()).collect();
+    // Two bubbles, one reply; STOP, one confirmation; then silence.
+    assert_eq!(
+        from,
+        ["lead", "lead", "assistant", "lead", "system", "lead"],
+        "{v}"
+    );
+    assert_eq!(lines[2]["gate"]["decision"], "send");
+    assert_eq!(lines[2]["status"], "delivered");
+    assert!(lines[4]["text"].as_str().unwrap().contains("unsubscribed"));
+
+    // Readable by default.
+    let out = leadline()
+        .args(["simulate", "--script", path.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("marital_status: \"married\""));
+}
+
+#[test]
+fn simulate_refuses_a_bad_script_naming_the_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bad.yaml");
+    std::fs::write(
+        &path,
+        "industry: insurance\nbusiness: {name: Acme}\nlead: {phone: \"12\"}\n",
+    )
+    .unwrap();
+    let out = leadline()
+        .args(["simulate", "--script", path.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("bad.yaml:3") && err.contains("phone"), "{err}");
+    let out = leadline()
+        .args(["simulate", "--engine", "openai"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn simulate_from_standard_input_is_a_terminal_sandbox() {
+    use std::io::Write;
+    let mut child = leadline()
+        .args(["simulate"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"hi there\nSTOP\nhello?\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let replies: Vec<&str> = stdout
+        .lines()
+        .filter(|l| l.starts_with("assistant"))
+        .collect();
+    assert_eq!(
+        replies.len(),
+        2,
+        "a greeting and the one opt-out confirmation: {stdout}"
+    );
+    assert!(replies[1].contains("unsubscribed"));
+}
