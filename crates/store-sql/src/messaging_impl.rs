@@ -257,7 +257,7 @@ macro_rules! impl_messaging {
                     .bind(json_text(&channel.settings)?)
                     .bind(i64::from(channel.send_rate_per_minute))
                     .bind(now_us())
-                    .fetch_one(&self.pool)
+                    .fetch_one(&self.writer)
                     .await
                     .map_err(db_err)?
                     .into_record()
@@ -305,7 +305,7 @@ macro_rules! impl_messaging {
                     )
                     .bind(id.to_string())
                     .bind(micros(at))
-                    .execute(&self.pool)
+                    .execute(&self.writer)
                     .await
                     .map_err(db_err)?;
                     one_row(done.rows_affected())
@@ -316,7 +316,7 @@ macro_rules! impl_messaging {
                         .bind(account.to_string())
                         .bind(id.to_string())
                         .bind(enabled)
-                        .execute(&self.pool)
+                        .execute(&self.writer)
                         .await
                         .map_err(db_err)?;
                     one_row(done.rows_affected())
@@ -392,7 +392,7 @@ macro_rules! impl_messaging {
                     .bind(stage)
                     .bind(opt_json_text(fields.as_ref())?)
                     .bind(now_us())
-                    .fetch_optional(&self.pool)
+                    .fetch_optional(&self.writer)
                     .await
                     .map_err(db_err)?
                     .ok_or(StoreError::NotFound)?
@@ -404,7 +404,7 @@ macro_rules! impl_messaging {
                     let done = sqlx::query("DELETE FROM leads WHERE account_id = $1 AND id = $2")
                         .bind(account.to_string())
                         .bind(id.to_string())
-                        .execute(&self.pool)
+                        .execute(&self.writer)
                         .await
                         .map_err(db_err)?;
                     one_row(done.rows_affected())
@@ -486,7 +486,7 @@ macro_rules! impl_messaging {
                         .bind(account.to_string())
                         .bind(id.to_string())
                         .bind(paused)
-                        .execute(&self.pool)
+                        .execute(&self.writer)
                         .await
                         .map_err(db_err)?;
                     one_row(done.rows_affected())
@@ -498,7 +498,7 @@ macro_rules! impl_messaging {
                             .bind(account.to_string())
                             .bind(id.to_string())
                             .bind(needs)
-                            .execute(&self.pool)
+                            .execute(&self.writer)
                             .await
                             .map_err(db_err)?;
                     one_row(done.rows_affected())
@@ -508,7 +508,7 @@ macro_rules! impl_messaging {
                     let done = sqlx::query("UPDATE conversations SET unread = FALSE WHERE account_id = $1 AND id = $2")
                         .bind(account.to_string())
                         .bind(id.to_string())
-                        .execute(&self.pool)
+                        .execute(&self.writer)
                         .await
                         .map_err(db_err)?;
                     one_row(done.rows_affected())
@@ -775,7 +775,7 @@ macro_rules! impl_messaging {
                     .bind(status.as_str())
                     .bind(status.rank())
                     .bind(gate)
-                    .execute(&self.pool)
+                    .execute(&self.writer)
                     .await
                     .map_err(db_err)?;
                     one_row(done.rows_affected())
@@ -806,7 +806,7 @@ macro_rules! impl_messaging {
                         .bind(micros(due_at))
                         .bind(opt_json_text(gate.as_ref())?)
                         .bind(error)
-                        .execute(&self.pool)
+                        .execute(&self.writer)
                         .await
                         .map_err(db_err)?;
                     self.settle_outbound(id, done.rows_affected()).await
@@ -835,7 +835,7 @@ macro_rules! impl_messaging {
                         .bind(status.rank())
                         .bind(opt_json_text(gate.as_ref())?)
                         .bind(error_code)
-                        .execute(&self.pool)
+                        .execute(&self.writer)
                         .await
                         .map_err(db_err)?;
                     self.settle_outbound(id, done.rows_affected()).await
@@ -858,7 +858,7 @@ macro_rules! impl_messaging {
                     .bind(status.as_str())
                     .bind(status.rank())
                     .bind(error_code)
-                    .execute(&self.pool)
+                    .execute(&self.writer)
                     .await
                     .map_err(db_err)?;
                     Ok(done.rows_affected() > 0)
@@ -876,7 +876,7 @@ macro_rules! impl_messaging {
                     .bind(MessageStatus::Superseded.as_str())
                     .bind(MessageStatus::Superseded.rank())
                     .bind(author_kind(&Author::Ai))
-                    .execute(&self.pool)
+                    .execute(&self.writer)
                     .await
                     .map_err(db_err)?;
                     Ok(done.rows_affected())
@@ -967,7 +967,7 @@ macro_rules! impl_messaging {
                     .bind(id.to_string())
                     .bind(now_us())
                     .bind(micros(claimed_run_at))
-                    .execute(&self.pool)
+                    .execute(&self.writer)
                     .await
                     .map_err(db_err)?;
                     if done.rows_affected() > 0 {
@@ -993,7 +993,7 @@ macro_rules! impl_messaging {
                     .bind(id.to_string())
                     .bind(micros(retry_at))
                     .bind(error)
-                    .execute(&self.pool)
+                    .execute(&self.writer)
                     .await
                     .map_err(db_err)?;
                     one_row(done.rows_affected())

@@ -19,6 +19,8 @@ const ACCOUNT_WRITES_LOCK: i32 = 0x4c4c_4157; // "LLAW"
 
 pub(crate) struct PgStore {
     pool: PgPool,
+    /// The same pool: PostgreSQL takes concurrent writers.
+    writer: PgPool,
 }
 
 impl PgStore {
@@ -37,7 +39,10 @@ impl PgStore {
             .connect_with(options)
             .await
             .map_err(db_err)?;
-        Ok(Self { pool })
+        Ok(Self {
+            writer: pool.clone(),
+            pool,
+        })
     }
 
     fn migrator() -> &'static Migrator {

@@ -19,12 +19,22 @@ use std::time::Duration;
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
 
 pub(crate) struct SqliteStore {
+    /// Readers: WAL lets them run beside the writer.
     pool: SqlitePool,
+    /// The one connection that writes. Writers queue here, asynchronously, instead of inside
+    /// SQLite's busy handler, which sleeps in steps of milliseconds under contention.
+    writer: SqlitePool,
 }
 
 /// Opens a pool with the settings the store relies on. Creates the file unless the URL sets its
 /// own `mode`.
 pub(crate) async fn open_pool(url: &DatabaseUrl) -> StoreResult<SqlitePool> {
+    Ok(open_pools(url).await?.0)
+}
+
+/// The reader pool and the single-connection writer pool (the same pool for an in-memory
+/// database, which exists only inside its one connection).
+async fn open_pools(url: &DatabaseUrl) -> StoreResult<(SqlitePool, SqlitePool)> {
     let raw = url.expose();
     let bad_url =
         |e: sqlx::Error| StoreError::Backend(format!("database URL {}: {e}", url.redacted()));
@@ -38,17 +48,29 @@ pub(crate) async fn open_pool(url: &DatabaseUrl) -> StoreResult<SqlitePool> {
         options = options.create_if_missing(true);
     }
     let in_memory = raw.contains(":memory:") || raw.contains("mode=memory");
-    let pool = if in_memory {
-        // An in-memory database lives as long as its one connection.
-        SqlitePoolOptions::new()
+    if in_memory {
+        let pool = SqlitePoolOptions::new()
             .max_connections(1)
             .min_connections(1)
             .idle_timeout(None)
             .max_lifetime(None)
-    } else {
-        SqlitePoolOptions::new().max_connections(8)
-    };
-    pool.connect_with(options).await.map_err(db_err)
+            .connect_with(options)
+            .await
+            .map_err(db_err)?;
+        return Ok((pool.clone(), pool));
+    }
+    // The writer first: it creates the file and switches it to WAL before readers open it.
+    let writer = SqlitePoolOptions::new()
+        .max_connections(1)
+        .connect_with(options.clone())
+        .await
+        .map_err(db_err)?;
+    let pool = SqlitePoolOptions::new()
+        .max_connections(8)
+        .connect_with(options)
+        .await
+        .map_err(db_err)?;
+    Ok((pool, writer))
 }
 
 impl SqliteStore {
@@ -58,9 +80,8 @@ impl SqliteStore {
     const CLAIM_LOCK: &'static str = "";
 
     pub(crate) async fn open(url: &DatabaseUrl) -> StoreResult<Self> {
-        Ok(Self {
-            pool: open_pool(url).await?,
-        })
+        let (pool, writer) = open_pools(url).await?;
+        Ok(Self { pool, writer })
     }
 
     fn migrator() -> &'static Migrator {
@@ -68,7 +89,7 @@ impl SqliteStore {
     }
 
     async fn begin_write(&self) -> StoreResult<Transaction<'static, Sqlite>> {
-        self.pool
+        self.writer
             .begin_with("BEGIN IMMEDIATE")
             .await
             .map_err(db_err)

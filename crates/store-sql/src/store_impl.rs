@@ -337,7 +337,7 @@ macro_rules! impl_store {
                     // account (SET NULL), and audit_log has no foreign key, so it stays.
                     let done = sqlx::query("DELETE FROM accounts WHERE id = $1")
                         .bind(id.to_string())
-                        .execute(&self.pool)
+                        .execute(&self.writer)
                         .await
                         .map_err(db_err)?;
                     one_row(done.rows_affected())
@@ -385,7 +385,7 @@ macro_rules! impl_store {
                     let done = sqlx::query("UPDATE users SET password_hash = $2 WHERE id = $1")
                         .bind(id.to_string())
                         .bind(hash)
-                        .execute(&self.pool)
+                        .execute(&self.writer)
                         .await
                         .map_err(db_err)?;
                     one_row(done.rows_affected())
@@ -395,7 +395,7 @@ macro_rules! impl_store {
                     let done = sqlx::query("UPDATE users SET google_subject = $2 WHERE id = $1")
                         .bind(id.to_string())
                         .bind(subject)
-                        .execute(&self.pool)
+                        .execute(&self.writer)
                         .await
                         .map_err(db_err)?;
                     one_row(done.rows_affected())
@@ -405,7 +405,7 @@ macro_rules! impl_store {
                     let done = sqlx::query("UPDATE users SET is_platform_admin = $2 WHERE id = $1")
                         .bind(id.to_string())
                         .bind(admin)
-                        .execute(&self.pool)
+                        .execute(&self.writer)
                         .await
                         .map_err(db_err)?;
                     one_row(done.rows_affected())
@@ -504,7 +504,7 @@ macro_rules! impl_store {
                     .bind(session.account_id.map(|a| a.to_string()))
                     .bind(now_us())
                     .bind(micros(session.expires_at))
-                    .fetch_one(&self.pool)
+                    .fetch_one(&self.writer)
                     .await
                     .map_err(db_err)?
                     .into_record()
@@ -526,7 +526,7 @@ macro_rules! impl_store {
                         .bind(id.to_string())
                         .bind(micros(now))
                         .bind(micros(expires_at))
-                        .execute(&self.pool)
+                        .execute(&self.writer)
                         .await
                         .map_err(db_err)?;
                     one_row(done.rows_affected())
@@ -536,7 +536,7 @@ macro_rules! impl_store {
                     let done = sqlx::query("UPDATE sessions SET account_id = $2 WHERE id = $1")
                         .bind(id.to_string())
                         .bind(account.to_string())
-                        .execute(&self.pool)
+                        .execute(&self.writer)
                         .await
                         .map_err(db_err)?;
                     one_row(done.rows_affected())
@@ -545,7 +545,7 @@ macro_rules! impl_store {
                 async fn delete_session(&self, id: SessionId) -> StoreResult<()> {
                     sqlx::query("DELETE FROM sessions WHERE id = $1")
                         .bind(id.to_string())
-                        .execute(&self.pool)
+                        .execute(&self.writer)
                         .await
                         .map_err(db_err)?;
                     Ok(())
@@ -556,7 +556,7 @@ macro_rules! impl_store {
                     sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND id <> $2")
                         .bind(user.to_string())
                         .bind(keep.map(|k| k.to_string()).unwrap_or_default())
-                        .execute(&self.pool)
+                        .execute(&self.writer)
                         .await
                         .map_err(db_err)?;
                     Ok(())
@@ -565,7 +565,7 @@ macro_rules! impl_store {
                 async fn delete_expired_sessions(&self, now: Timestamp) -> StoreResult<u64> {
                     let done = sqlx::query("DELETE FROM sessions WHERE expires_at <= $1")
                         .bind(micros(now))
-                        .execute(&self.pool)
+                        .execute(&self.writer)
                         .await
                         .map_err(db_err)?;
                     Ok(done.rows_affected())
@@ -734,7 +734,7 @@ macro_rules! impl_store {
                     let done = sqlx::query("UPDATE api_keys SET last_used_at = $2 WHERE id = $1")
                         .bind(id.to_string())
                         .bind(micros(now))
-                        .execute(&self.pool)
+                        .execute(&self.writer)
                         .await
                         .map_err(db_err)?;
                     one_row(done.rows_affected())
@@ -842,7 +842,7 @@ macro_rules! impl_store {
                     .bind(&row.ciphertext)
                     .bind(micros(row.updated_at))
                     .bind(old_key_id)
-                    .execute(&self.pool)
+                    .execute(&self.writer)
                     .await
                     .map_err(db_err)?;
                     Ok(done.rows_affected() == 1)
@@ -897,7 +897,7 @@ macro_rules! impl_store {
                         .bind(token_hash)
                         .bind(user.to_string())
                         .bind(micros(expires_at))
-                        .execute(&self.pool)
+                        .execute(&self.writer)
                         .await
                         .map_err(db_err)?;
                     Ok(())
@@ -911,7 +911,7 @@ macro_rules! impl_store {
                     )
                     .bind(token_hash)
                     .bind(micros(now))
-                    .fetch_optional(&self.pool)
+                    .fetch_optional(&self.writer)
                     .await
                     .map_err(db_err)?;
                     row.map(|(id,)| $crate::rows::parse(&id, "password_resets.user_id")).transpose()
@@ -949,7 +949,7 @@ macro_rules! impl_store {
                 async fn clear_login_failures(&self, key: &str) -> StoreResult<()> {
                     sqlx::query("DELETE FROM login_failures WHERE key = $1")
                         .bind(key)
-                        .execute(&self.pool)
+                        .execute(&self.writer)
                         .await
                         .map_err(db_err)?;
                     Ok(())
@@ -970,7 +970,7 @@ macro_rules! impl_store {
                     .bind(&event.source)
                     .bind(json_text(&event.details)?)
                     .bind(micros(event.at))
-                    .fetch_one(&self.pool)
+                    .fetch_one(&self.writer)
                     .await
                     .map_err(db_err)?
                     .into_record()
