@@ -1458,3 +1458,81 @@ pub async fn update_compliance_settings(
         .await?;
     compliance_settings(state, account).await
 }
+
+// ---- suppression list (do-not-contact) ----
+
+#[derive(Debug, Clone, serde::Deserialize, serde::Serialize, utoipa::ToSchema)]
+pub struct SuppressionInput {
+    /// The number never to text, in any common US format or E.164.
+    pub phone: String,
+    /// Why, for the record (e.g. "asked by phone", "legal request").
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+/// Adds (or, with `suppress = false`, removes) a number on the account's do-not-contact list.
+/// Each change is an event, never an overwrite, so the history can be shown to a regulator.
+pub async fn set_suppression(
+    state: &AppState,
+    account: AccountId,
+    actor_role: Role,
+    actor: &str,
+    input: &SuppressionInput,
+    suppress: bool,
+) -> Result<leadline_domain::E164Phone, AppError> {
+    use leadline_store::{ComplianceEventKind, NewComplianceEvent};
+    // Adding protects people and any agent may do it; lifting it is an admin's decision.
+    crate::auth::require_role(actor_role, if suppress { Role::Agent } else { Role::Admin })?;
+    let phone = leadline_domain::E164Phone::parse(&input.phone)
+        .map_err(|e| AppError::field("phone", e.to_string()))?;
+    let currently = state
+        .store
+        .compliance_state(account, &phone)
+        .await?
+        .suppressed;
+    if currently == suppress {
+        return Ok(phone);
+    }
+    let kind = if suppress {
+        ComplianceEventKind::Suppressed
+    } else {
+        ComplianceEventKind::Unsuppressed
+    };
+    let reason = input
+        .reason
+        .as_deref()
+        .map(str::trim)
+        .filter(|r| !r.is_empty())
+        .map(|r| r.chars().take(500).collect::<String>());
+    state
+        .store
+        .append_compliance_event(NewComplianceEvent {
+            id: leadline_domain::ids::EventId::new(),
+            account_id: account,
+            phone: phone.clone(),
+            kind,
+            source: if actor.starts_with("api_key:") {
+                "api".into()
+            } else {
+                "agent".into()
+            },
+            details: serde_json::json!({ "actor": actor, "reason": reason }),
+            at: Timestamp::now(),
+        })
+        .await?;
+    let action = if suppress {
+        "suppression.add"
+    } else {
+        "suppression.remove"
+    };
+    state
+        .store
+        .append_audit(audit(
+            account,
+            actor,
+            action,
+            serde_json::json!({ "phone": phone.as_str(), "reason": reason }),
+        ))
+        .await?;
+    Ok(phone)
+}

@@ -19,6 +19,8 @@ pub const ACKNOWLEDGMENT: &str = "I am the account owner and I accept responsibi
 struct CompliancePage {
     chrome: Chrome,
     view: ComplianceSettingsView,
+    suppressed: Vec<String>,
+    suppress_form: FormState,
     form: FormState,
     checked: Vec<String>,
     acknowledgment: &'static str,
@@ -40,9 +42,12 @@ pub async fn page(
     let form =
         FormState::with_values([("quiet_hours", view.quiet_hours.clone().unwrap_or_default())]);
     let checked = view.relaxations.clone();
+    let suppressed = suppressed(&state, &ctx).await?;
     Ok(render(&CompliancePage {
         chrome: Chrome::new(&ctx, &csrf, "compliance", q.notice.as_deref()),
         view,
+        suppressed,
+        suppress_form: FormState::default(),
         form,
         checked,
         acknowledgment: ACKNOWLEDGMENT,
@@ -89,11 +94,93 @@ pub async fn submit(
                 input.quiet_hours.clone().unwrap_or_default(),
             )])
             .fail(&e);
+            let suppressed = suppressed(&state, &ctx).await?;
             let page = CompliancePage {
                 chrome: Chrome::new(&ctx, &csrf, "compliance", None),
                 view,
+                suppressed,
+                suppress_form: FormState::default(),
                 form,
                 checked: input.relaxations,
+                acknowledgment: ACKNOWLEDGMENT,
+            };
+            Ok(render_status(e.status, &page))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn suppressed(state: &AppState, ctx: &AccountCtx) -> Result<Vec<String>, crate::AppError> {
+    Ok(state
+        .store
+        .suppression_list(ctx.account.id)
+        .await?
+        .into_iter()
+        .map(String::from)
+        .collect())
+}
+
+/// Adds a number to the do-not-contact list (any agent), or lifts it (admins).
+pub async fn suppression_submit(
+    State(state): State<AppState>,
+    ctx: AccountCtx,
+    csrf: axum::Extension<CsrfToken>,
+    axum::Form(input): axum::Form<services::SuppressionInput>,
+) -> PageResult {
+    suppression_change(state, ctx, csrf, input, true).await
+}
+
+pub async fn suppression_remove(
+    State(state): State<AppState>,
+    ctx: AccountCtx,
+    csrf: axum::Extension<CsrfToken>,
+    axum::Form(input): axum::Form<services::SuppressionInput>,
+) -> PageResult {
+    suppression_change(state, ctx, csrf, input, false).await
+}
+
+async fn suppression_change(
+    state: AppState,
+    ctx: AccountCtx,
+    csrf: axum::Extension<CsrfToken>,
+    input: services::SuppressionInput,
+    suppress: bool,
+) -> PageResult {
+    match services::set_suppression(
+        &state,
+        ctx.account.id,
+        ctx.role,
+        &ctx.actor(),
+        &input,
+        suppress,
+    )
+    .await
+    {
+        Ok(_) => Ok(Redirect::to(if suppress {
+            "/app/compliance?notice=suppressed"
+        } else {
+            "/app/compliance?notice=unsuppressed"
+        })
+        .into_response()),
+        Err(e) if e.status.is_client_error() && e.status != axum::http::StatusCode::FORBIDDEN => {
+            let view = services::compliance_settings(&state, ctx.account.id).await?;
+            let form = FormState::with_values([(
+                "quiet_hours",
+                view.quiet_hours.clone().unwrap_or_default(),
+            )]);
+            let checked = view.relaxations.clone();
+            let suppress_form = FormState::with_values([
+                ("phone", input.phone.clone()),
+                ("reason", input.reason.clone().unwrap_or_default()),
+            ])
+            .fail(&e);
+            let page = CompliancePage {
+                chrome: Chrome::new(&ctx, &csrf, "compliance", None),
+                view,
+                suppressed: suppressed(&state, &ctx).await?,
+                suppress_form,
+                form,
+                checked,
                 acknowledgment: ACKNOWLEDGMENT,
             };
             Ok(render_status(e.status, &page))

@@ -62,6 +62,14 @@ pub fn router(_state: AppState) -> Router<AppState> {
             "/app/compliance",
             get(compliance::page).post(compliance::submit),
         )
+        .route(
+            "/app/compliance/suppressions",
+            post(compliance::suppression_submit),
+        )
+        .route(
+            "/app/compliance/suppressions/remove",
+            post(compliance::suppression_remove),
+        )
         .route("/app/team", get(team::team_page))
         .route("/app/team/invite", post(team::invite_submit))
         .route("/app/team/{user_id}/role", post(team::role_submit))
@@ -284,6 +292,8 @@ fn notice_text(code: &str) -> Option<&'static str> {
         "signed_in" => "You are signed in.",
         "profile_saved" => "Business profile saved.",
         "compliance_saved" => "Compliance settings saved.",
+        "suppressed" => "Number added to the do-not-contact list.",
+        "unsuppressed" => "Number removed from the do-not-contact list.",
         "password_changed" => "Password changed. Other browsers were signed out.",
         "invited" => "Invitation created.",
         "invitation_revoked" => "Invitation revoked.",

@@ -166,3 +166,123 @@ async fn viewers_read_compliance_settings_but_cannot_change_them() {
         .await;
     assert_eq!(status, 403);
 }
+
+#[tokio::test]
+async fn the_do_not_contact_list_blocks_sends_and_keeps_its_history() {
+    let app = TestApp::spawn().await;
+    let owner = app.signed_up("Acme", "dana@example.com").await;
+    let agent = Api::new(&app, &api_key(&owner, "agent", "agent").await);
+    let viewer = Api::new(&app, &api_key(&owner, "viewer", "viewer").await);
+    let (status, body) = agent
+        .send_json(
+            Method::POST,
+            "/compliance/suppressions",
+            json!({"phone": "12"}),
+        )
+        .await;
+    assert_eq!(
+        (status, body["error"]["fields"][0]["field"].as_str()),
+        (422, Some("phone"))
+    );
+    assert_eq!(
+        viewer
+            .send_json(
+                Method::POST,
+                "/compliance/suppressions",
+                json!({"phone": "(512) 555-0147"})
+            )
+            .await
+            .0,
+        403
+    );
+    let (status, list) = agent
+        .send_json(
+            Method::POST,
+            "/compliance/suppressions",
+            json!({"phone": "(512) 555-0147", "reason": "asked by phone"}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(list["phones"], json!(["+15125550147"]));
+    // Lifting it is an admin's decision.
+    assert_eq!(
+        agent
+            .send_json(
+                Method::POST,
+                "/compliance/suppressions/remove",
+                json!({"phone": "+15125550147"})
+            )
+            .await
+            .0,
+        403
+    );
+
+    // A suppressed number gets no reply, even when it texts in.
+    let account = app.db.store.list_accounts().await.unwrap()[0].id;
+    let page = owner.get_text("/app/compliance").await;
+    assert!(page.contains("+15125550147"));
+    let r = owner.post_form("/app/sandbox/create", &[]).await;
+    assert!(r.status().is_redirection());
+    let r = owner
+        .post_form(
+            "/app/sandbox/send",
+            &[("lead", "+15125550147"), ("body", "hello")],
+        )
+        .await;
+    assert!(r.status().is_redirection(), "{}", r.status());
+    drive(&app, open_window("+15125550147")).await;
+    let phone = leadline_domain::E164Phone::parse("+15125550147").unwrap();
+    let lead = app
+        .db
+        .store
+        .find_lead_by_phone(account, &phone)
+        .await
+        .unwrap()
+        .unwrap();
+    let convs = app
+        .db
+        .store
+        .list_conversations(account, false, false, 10)
+        .await
+        .unwrap();
+    let conv = convs.iter().find(|c| c.lead_id == lead.id).unwrap();
+    let msgs = app.db.store.messages(account, conv.id).await.unwrap();
+    assert!(
+        msgs.iter()
+            .all(|m| m.direction == leadline_store::Direction::Inbound),
+        "no reply to a suppressed number"
+    );
+
+    // The owner lifts it through the page; both events stay in the history.
+    let r = owner
+        .post_form(
+            "/app/compliance/suppressions/remove",
+            &[("phone", "+15125550147")],
+        )
+        .await;
+    assert_eq!(r.status(), 303);
+    let history = app
+        .db
+        .store
+        .compliance_history(account, &phone)
+        .await
+        .unwrap();
+    let kinds: Vec<_> = history.iter().map(|e| e.kind).collect();
+    assert_eq!(
+        kinds,
+        [
+            leadline_store::ComplianceEventKind::Suppressed,
+            leadline_store::ComplianceEventKind::Unsuppressed
+        ]
+    );
+    assert_eq!(history[0].source, "api");
+    assert_eq!(history[1].source, "agent");
+    assert_eq!(history[0].details["reason"], "asked by phone");
+    let (_, list) = agent.get_json("/compliance/suppressions").await;
+    assert_eq!(list["phones"], json!([]));
+    let r = owner
+        .post_form("/app/compliance/suppressions", &[("phone", "nope")])
+        .await;
+    assert_eq!(r.status(), 422);
+    assert!(r.text().await.unwrap().contains("f-phone-error"));
+}
