@@ -118,6 +118,27 @@ pub fn decide(input: &GateInput<'_>) -> GateDecision {
     }
 }
 
+/// The per-number send rate: a sender that already sent `per_minute` messages in the last
+/// minute waits. Carriers throttle (and penalise) bursts from one number; spreading them over
+/// time is the only fix, never rotating numbers.
+pub fn rate_limit(sent_last_minute: u64, per_minute: u32, now: Timestamp) -> Option<GateDecision> {
+    if per_minute == 0 || sent_last_minute < u64::from(per_minute) {
+        return None;
+    }
+    // Check again shortly: a slot frees as the oldest send of the minute ages out.
+    let wait =
+        jiff::SignedDuration::from_millis((60_000 / i64::from(per_minute)).clamp(250, 60_000));
+    let until = now.checked_add(wait).unwrap_or(now);
+    Some(GateDecision::Defer {
+        until,
+        reasons: vec![format!(
+            "this number's send rate: at most {per_minute} messages a minute"
+        )],
+        zones: Vec::new(),
+        states: Vec::new(),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -528,6 +528,18 @@ impl Engine {
             recent_sends,
             now,
         });
+        // The law and the lead allow it; now the sender's own pace.
+        let decision = match decision {
+            GateDecision::Send { .. } => {
+                let minute_ago = now.checked_sub(SignedDuration::from_secs(60))?;
+                let recent = self
+                    .store
+                    .sent_by_channel_since(channel.id, minute_ago)
+                    .await?;
+                gate::rate_limit(recent, channel.send_rate_per_minute, now).unwrap_or(decision)
+            }
+            other => other,
+        };
         let gate_json = decision.to_json();
         match decision {
             GateDecision::Block { .. } => {

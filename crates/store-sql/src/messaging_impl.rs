@@ -905,6 +905,18 @@ macro_rules! impl_messaging {
                     .map_err(db_err)?;
                     rows.into_iter().map(|(at,)| $crate::rows::ts(at, "messages.sent_at")).collect()
                 }
+
+                async fn sent_by_channel_since(&self, channel: ChannelId, since: Timestamp) -> StoreResult<u64> {
+                    let (count,): (i64,) = sqlx::query_as(
+                        "SELECT COUNT(*) FROM messages WHERE channel_id = $1 AND direction = 'outbound' AND sent_at >= $2",
+                    )
+                    .bind(channel.to_string())
+                    .bind(micros(since))
+                    .fetch_one(&self.pool)
+                    .await
+                    .map_err(db_err)?;
+                    Ok(u64::try_from(count).unwrap_or(0))
+                }
             }
 
             #[async_trait]

@@ -454,6 +454,10 @@ pub trait MessageStore: Send + Sync {
         phone: &E164Phone,
         since: Timestamp,
     ) -> StoreResult<Vec<Timestamp>>;
+    /// How many messages this sender handed to its provider at or after `since` (the per-number
+    /// send rate).
+    async fn sent_by_channel_since(&self, channel: ChannelId, since: Timestamp)
+    -> StoreResult<u64>;
 }
 
 #[async_trait]

@@ -1047,3 +1047,59 @@ async fn the_playbook_qualifies_an_insurance_lead_through_the_pipeline() {
     assert!(replies.len() >= 4, "one reply per turn");
     assert!(replies.iter().all(|m| m.status == MessageStatus::Delivered));
 }
+
+#[tokio::test]
+async fn a_number_never_sends_faster_than_its_rate() {
+    let r = rig().await;
+    let limited =
+        r.db.store
+            .create_channel(NewChannel {
+                id: ChannelId::new(),
+                account_id: r.account,
+                provider: "sandbox".into(),
+                name: "Slow line".into(),
+                address: "+15125550198".into(),
+                webhook_token: "slow".into(),
+                settings: serde_json::json!({}),
+                send_rate_per_minute: 2,
+            })
+            .await
+            .unwrap();
+    let t = noon();
+    for i in 0..3 {
+        let lead = E164Phone::parse(&format!("+1512555016{i}")).unwrap();
+        let event = SandboxProvider::inbound(lead, "+15125550198", "hi");
+        r.engine.handle_inbound(&limited, event, t).await.unwrap();
+    }
+    r.work(secs(t, 5)).await;
+    assert_eq!(
+        r.engine.providers().sandbox().sent().len(),
+        2,
+        "two a minute"
+    );
+    let convs =
+        r.db.store
+            .list_conversations(r.account, false, false, 10)
+            .await
+            .unwrap();
+    let mut waiting = Vec::new();
+    for c in convs {
+        for m in r.db.store.messages(r.account, c.id).await.unwrap() {
+            if m.status == MessageStatus::Deferred {
+                waiting.push(m);
+            }
+        }
+    }
+    assert_eq!(waiting.len(), 1);
+    assert!(
+        waiting[0]
+            .gate
+            .as_ref()
+            .unwrap()
+            .to_string()
+            .contains("send rate")
+    );
+    // A minute later the slot is free.
+    r.work(secs(t, 66)).await;
+    assert_eq!(r.engine.providers().sandbox().sent().len(), 3);
+}
