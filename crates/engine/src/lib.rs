@@ -264,7 +264,10 @@ impl Engine {
             intake: intake.class,
             reply_scheduled,
         };
-        let profile = self.store.get_account(account).await?.profile;
+        // Only the platform's own texts (confirmations, HELP) need the profile; an ordinary
+        // message skips the read.
+        let profile =
+            || async { Ok::<_, anyhow::Error>(self.store.get_account(account).await?.profile) };
         match intake.class {
             IntakeClass::Stop => {
                 let source = if provider_confirmed {
@@ -295,7 +298,7 @@ impl Engine {
                 if !state.opted_out && !provider_confirmed {
                     self.queue_system_text(
                         conversation,
-                        replies::opt_out_confirmation(&profile),
+                        replies::opt_out_confirmation(&profile().await?),
                         format!("optout-confirm:{}", message.id),
                         now,
                     )
@@ -317,7 +320,7 @@ impl Engine {
                 .await?;
                 self.queue_system_text(
                     conversation,
-                    replies::opt_in_confirmation(&profile),
+                    replies::opt_in_confirmation(&profile().await?),
                     format!("optin-confirm:{}", message.id),
                     now,
                 )
@@ -328,7 +331,7 @@ impl Engine {
                 if !state.opted_out {
                     self.queue_system_text(
                         conversation,
-                        replies::help_reply(&profile),
+                        replies::help_reply(&profile().await?),
                         format!("help:{}", message.id),
                         now,
                     )
