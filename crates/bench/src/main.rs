@@ -361,7 +361,8 @@ async fn leadline_run(
                     return;
                 }
                 tokio::select! {
-                    _ = tokio::time::sleep(Duration::from_millis(5)) => {}
+                    // Idle workers poll like production's (every 250 ms), a bit faster.
+                    _ = tokio::time::sleep(Duration::from_millis(100)) => {}
                     _ = done_rx.changed() => {}
                 }
             }
