@@ -119,6 +119,24 @@ async fn rig() -> Rig {
 }
 
 impl Rig {
+    /// A sandbox channel on the rig's account.
+    async fn sandbox_channel(&self, address: &str, token: &str, per_minute: u32) -> Channel {
+        self.db
+            .store
+            .create_channel(NewChannel {
+                id: ChannelId::new(),
+                account_id: self.account,
+                provider: "sandbox".into(),
+                name: "Sandbox".into(),
+                address: address.into(),
+                webhook_token: token.into(),
+                settings: serde_json::json!({}),
+                send_rate_per_minute: per_minute,
+            })
+            .await
+            .unwrap()
+    }
+
     fn webhook_url(&self) -> url::Url {
         self.public.join("webhooks/twilio/tok123").unwrap()
     }
@@ -450,20 +468,7 @@ async fn an_unsubscribed_recipient_error_becomes_an_opt_out() {
 #[tokio::test]
 async fn the_sandbox_channel_goes_through_the_same_pipeline() {
     let r = rig().await;
-    let sandbox =
-        r.db.store
-            .create_channel(NewChannel {
-                id: ChannelId::new(),
-                account_id: r.account,
-                provider: "sandbox".into(),
-                name: "Sandbox".into(),
-                address: "+15125550199".into(),
-                webhook_token: "sandbox-tok".into(),
-                settings: serde_json::json!({}),
-                send_rate_per_minute: 60,
-            })
-            .await
-            .unwrap();
+    let sandbox = r.sandbox_channel("+15125550199", "sandbox-tok", 60).await;
     let t = noon();
     let event = SandboxProvider::inbound(
         E164Phone::parse(LEAD).unwrap(),
@@ -984,20 +989,9 @@ async fn the_playbook_qualifies_an_insurance_lead_through_the_pipeline() {
             ..Default::default()
         },
     );
-    let sandbox =
-        r.db.store
-            .create_channel(NewChannel {
-                id: ChannelId::new(),
-                account_id: r.account,
-                provider: "sandbox".into(),
-                name: "Sandbox".into(),
-                address: "+15125550199".into(),
-                webhook_token: "sandbox-playbook".into(),
-                settings: serde_json::json!({}),
-                send_rate_per_minute: 60,
-            })
-            .await
-            .unwrap();
+    let sandbox = r
+        .sandbox_channel("+15125550199", "sandbox-playbook", 60)
+        .await;
     let mut t = noon();
     for text in [
         "Hi, I saw your ad about life insurance",
@@ -1051,20 +1045,7 @@ async fn the_playbook_qualifies_an_insurance_lead_through_the_pipeline() {
 #[tokio::test]
 async fn a_number_never_sends_faster_than_its_rate() {
     let r = rig().await;
-    let limited =
-        r.db.store
-            .create_channel(NewChannel {
-                id: ChannelId::new(),
-                account_id: r.account,
-                provider: "sandbox".into(),
-                name: "Slow line".into(),
-                address: "+15125550198".into(),
-                webhook_token: "slow".into(),
-                settings: serde_json::json!({}),
-                send_rate_per_minute: 2,
-            })
-            .await
-            .unwrap();
+    let limited = r.sandbox_channel("+15125550198", "slow", 2).await;
     let t = noon();
     for i in 0..3 {
         let lead = E164Phone::parse(&format!("+1512555016{i}")).unwrap();
