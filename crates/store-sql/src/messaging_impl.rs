@@ -190,6 +190,34 @@ macro_rules! impl_messaging {
                     Ok(row.is_some())
                 }
 
+                /// Takes an unsettled outbound message out of a worker's hands with a new status,
+                /// the gate's reason or the error, and (when waiting again) when it is next due.
+                async fn release_outbound(
+                    &self,
+                    id: MessageId,
+                    status: MessageStatus,
+                    due_at: Option<Timestamp>,
+                    gate: Option<serde_json::Value>,
+                    error: Option<&str>,
+                ) -> StoreResult<()> {
+                    let sql = format!(
+                        "UPDATE messages SET status = $2, status_rank = $3, due_at = COALESCE($4, due_at), \
+                         gate = COALESCE($5, gate), error_code = $6, lease_until = NULL \
+                         WHERE id = $1 AND {UNSETTLED_OUTBOUND}"
+                    );
+                    let done = sqlx::query(&sql)
+                        .bind(id.to_string())
+                        .bind(status.as_str())
+                        .bind(status.rank())
+                        .bind(due_at.map(micros))
+                        .bind(opt_json_text(gate.as_ref())?)
+                        .bind(error)
+                        .execute(&self.writer)
+                        .await
+                        .map_err(db_err)?;
+                    self.settle_outbound(id, done.rows_affected()).await
+                }
+
                 /// An update of an unsettled outbound message: `NotFound` if there is no such
                 /// message; a message that already moved on (sent, superseded, ...) stays as it is.
                 async fn settle_outbound(&self, id: MessageId, rows_affected: u64) -> StoreResult<()> {
@@ -795,21 +823,7 @@ macro_rules! impl_messaging {
                             status.as_str()
                         )));
                     }
-                    let sql = format!(
-                        "UPDATE messages SET status = $2, status_rank = $3, due_at = $4, gate = COALESCE($5, gate), \
-                         error_code = $6, lease_until = NULL WHERE id = $1 AND {UNSETTLED_OUTBOUND}"
-                    );
-                    let done = sqlx::query(&sql)
-                        .bind(id.to_string())
-                        .bind(status.as_str())
-                        .bind(status.rank())
-                        .bind(micros(due_at))
-                        .bind(opt_json_text(gate.as_ref())?)
-                        .bind(error)
-                        .execute(&self.writer)
-                        .await
-                        .map_err(db_err)?;
-                    self.settle_outbound(id, done.rows_affected()).await
+                    self.release_outbound(id, status, Some(due_at), gate, error).await
                 }
 
                 async fn finish_outbound(
@@ -825,20 +839,7 @@ macro_rules! impl_messaging {
                             status.as_str()
                         )));
                     }
-                    let sql = format!(
-                        "UPDATE messages SET status = $2, status_rank = $3, gate = COALESCE($4, gate), error_code = $5, \
-                         lease_until = NULL WHERE id = $1 AND {UNSETTLED_OUTBOUND}"
-                    );
-                    let done = sqlx::query(&sql)
-                        .bind(id.to_string())
-                        .bind(status.as_str())
-                        .bind(status.rank())
-                        .bind(opt_json_text(gate.as_ref())?)
-                        .bind(error_code)
-                        .execute(&self.writer)
-                        .await
-                        .map_err(db_err)?;
-                    self.settle_outbound(id, done.rows_affected()).await
+                    self.release_outbound(id, status, None, gate, error_code).await
                 }
 
                 async fn apply_delivery_status(
