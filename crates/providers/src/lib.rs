@@ -7,6 +7,8 @@
 //! The inbound side turns a provider's webhook into a typed [`messaging::InboundEvent`] after
 //! checking its signature ([`messaging::InboundWebhooks`]).
 //!
+//! It also owns **models**: [`ai::ChatModel`] asks OpenAI, Anthropic or a compatible server for JSON.
+//!
 //! Rules this crate keeps:
 //! - Parse at the edge: webhooks become typed events, provider error bodies become a
 //!   [`messaging::SendError`] whose variant says what the caller must do (retry, reconcile, give up,
@@ -19,6 +21,7 @@
 //! With the `mock` feature, [`mock`] provides wire-exact mock servers for each provider and
 //! builders of signed inbound webhooks, for this crate's tests and later crates'.
 
+pub mod ai;
 pub mod messaging;
 
 #[cfg(feature = "mock")]

@@ -9,8 +9,10 @@
 //! - [`linq::LinqMock`]: `POST /api/partner/v3/chats` and `/api/partner/v3/chats/{id}/messages`.
 //! - [`blooio::BlooioMock`]: `POST /v2/api/chats/{chat}/messages`.
 
+pub mod anthropic;
 pub mod blooio;
 pub mod linq;
+pub mod openai;
 pub mod twilio;
 
 use crate::messaging::WebhookRequest;

@@ -3,8 +3,11 @@
 //! timeouts, signed webhooks and out-of-order receipts.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod anthropic;
 mod blooio;
+mod compatible;
 mod linq;
+mod openai;
 mod sandbox;
 mod support;
 mod twilio;
