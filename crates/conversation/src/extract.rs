@@ -185,7 +185,7 @@ fn hinted_count(toks: &[Tok], hints: &[String]) -> Option<Parsed<f64>> {
     })
 }
 
-fn validate(spec: &FieldSpec, value: &FieldValue, today: Date) -> bool {
+pub(crate) fn validate(spec: &FieldSpec, value: &FieldValue, today: Date) -> bool {
     let Some(v) = &spec.validation else {
         return match value {
             FieldValue::Number(n) => *n >= 0.0,

@@ -8,8 +8,11 @@
 //! - [`playbook`]: the engine that decides each turn ([`Playbook::turn`]);
 //! - [`script`]: the simulator's script format and a pure runner on a virtual clock.
 
+pub mod assistant;
 mod extract;
+pub mod guardrails;
 pub mod knowledge;
+pub mod model_turn;
 pub mod parse;
 pub mod playbook;
 pub mod schema;
@@ -17,7 +20,18 @@ pub mod script;
 mod templates;
 pub mod value;
 
+pub use assistant::{
+    ASSISTANT_SETTINGS, AssistantSettings, EngineKind, KnowledgeDocument, MODEL_API_KEY_PURPOSE,
+    ModelSettings, QaEntry, ResolvedAssistant, SettingError,
+};
+pub use guardrails::{
+    DisclosureWhen, GuardrailContext, GuardrailViolation, Guardrails, check_reply,
+};
 pub use knowledge::KnowledgeBase;
+pub use model_turn::{
+    Formality, InvalidOutput, ModelTurnSettings, Prompt, PromptMessage, PromptRole, build_prompt,
+    parse_model_output, summarize,
+};
 pub use playbook::{
     ChatLine, Extraction, Goal, HandOffReason, HandOffRules, Intent, NextAction, Personality,
     Playbook, Speaker, Strategy, Tone, TurnInput, TurnOutput,

@@ -5,5 +5,7 @@
 // Helpers outside #[test] functions fail loudly too: a panic here is a failed test.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod guardrails;
+mod model_turn;
 mod scripts;
 mod turns;
