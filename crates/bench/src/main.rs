@@ -187,40 +187,52 @@ async fn pipeline(leads: usize, messages: usize, concurrency: usize) -> anyhow::
         baseline.percentile(0.99).as_secs_f64() * 1e3,
         baseline.failures
     );
-    let mut backends = vec![("sqlite", fresh_sqlite().await)];
-    if let Some(pg) = fresh_postgres().await {
-        backends.push(("postgres", pg));
+    let mut backends = vec!["sqlite"];
+    if fresh_postgres().await.is_some() {
+        backends.push("postgres");
     }
-    for (name, db) in backends {
-        let run = leadline_run(db, leads, messages, concurrency).await?;
+    for name in backends {
         println!("{name}:");
-        println!(
-            "  ingest: {:.0} acks/s = {:.2} x baseline; p50 {:.2} ms, p99 {:.2} ms; failures {}",
-            run.load.per_second(),
-            run.load.per_second() / baseline.per_second().max(1e-9),
-            run.load.percentile(0.5).as_secs_f64() * 1e3,
-            run.load.percentile(0.99).as_secs_f64() * 1e3,
-            run.load.failures
-        );
-        println!(
-            "  complete turns: {} in {:.2} s = {:.0} turns/s (stored inbound -> reply accepted by the mock provider)",
-            run.turns,
-            run.turn_secs,
-            run.turns as f64 / run.turn_secs.max(1e-9)
-        );
-        println!(
-            "  stored inbound: {} of {} sent; duplicate sends at the provider: {}",
-            run.stored_inbound,
-            leads * messages,
-            run.duplicates
-        );
+        // Alone: what one web process takes in while the workers run elsewhere (the scale-out
+        // layout); then alongside: everything sharing this machine's two cores.
+        for (label, alongside) in [("webhooks alone", false), ("with workers alongside", true)] {
+            let db = match name {
+                "sqlite" => fresh_sqlite().await,
+                _ => fresh_postgres().await.context("postgres went away")?,
+            };
+            let run = leadline_run(db, leads, messages, concurrency, alongside).await?;
+            println!(
+                "  ingest, {label}: {:.0} acks/s = {:.2} x baseline; p50 {:.2} ms, p99 {:.2} ms; failures {}",
+                run.load.per_second(),
+                run.load.per_second() / baseline.per_second().max(1e-9),
+                run.load.percentile(0.5).as_secs_f64() * 1e3,
+                run.load.percentile(0.99).as_secs_f64() * 1e3,
+                run.load.failures
+            );
+            println!(
+                "    complete turns: {} in {:.2} s = {:.0} turns/s (stored inbound -> reply accepted by the mock provider{})",
+                run.turns,
+                run.turn_secs,
+                run.turns as f64 / run.turn_secs.max(1e-9),
+                if alongside { "" } else { "; workers started after ingest" }
+            );
+            println!(
+                "    stored inbound: {} of {} sent; duplicate sends at the provider: {}",
+                run.stored_inbound,
+                leads * messages,
+                run.duplicates
+            );
+            if run.stored_inbound != leads * messages
+                || run.duplicates != 0
+                || run.load.failures != 0
+            {
+                anyhow::bail!("{name}: lost or duplicated messages");
+            }
+        }
         println!(
             "  peak memory of the whole bench process so far: {:.1} MiB",
             peak_rss_mib()
         );
-        if run.stored_inbound != leads * messages || run.duplicates != 0 || run.load.failures != 0 {
-            anyhow::bail!("{name}: lost or duplicated messages");
-        }
     }
     Ok(())
 }
@@ -286,6 +298,7 @@ async fn leadline_run(
     leads: usize,
     messages: usize,
     concurrency: usize,
+    workers_alongside: bool,
 ) -> anyhow::Result<LeadlineRun> {
     let mock = TwilioMock::start(SID, TOKEN).await?;
     let account = AccountId::new();
@@ -348,30 +361,41 @@ async fn leadline_run(
         let _ = stop_rx.await;
     }));
 
-    // Workers run alongside ingest on a virtual Monday noon (see `virtual_noon`).
+    // Workers run on a virtual Monday noon (see `virtual_noon`), alongside ingest or after it.
     let noon = virtual_noon();
-    let worker_engine = engine.clone();
-    let (done_tx, mut done_rx) = tokio::sync::watch::channel(false);
-    let worker = tokio::spawn(async move {
-        loop {
-            let jobs = worker_engine.run_jobs_once(noon).await.unwrap_or(0);
-            let sent = worker_engine.run_outbound_once(noon).await.unwrap_or(0);
-            if jobs + sent == 0 {
-                if *done_rx.borrow() {
-                    return;
-                }
-                tokio::select! {
-                    // Idle workers poll like production's (every 250 ms), a bit faster.
-                    _ = tokio::time::sleep(Duration::from_millis(100)) => {}
-                    _ = done_rx.changed() => {}
+    let (done_tx, done_rx) = tokio::sync::watch::channel(false);
+    let start_worker = |mut done_rx: tokio::sync::watch::Receiver<bool>| {
+        let worker_engine = engine.clone();
+        tokio::spawn(async move {
+            loop {
+                let jobs = worker_engine.run_jobs_once(noon).await.unwrap_or(0);
+                let sent = worker_engine.run_outbound_once(noon).await.unwrap_or(0);
+                if jobs + sent == 0 {
+                    if *done_rx.borrow() {
+                        return;
+                    }
+                    tokio::select! {
+                        // Idle workers poll like production's (every 250 ms), a bit faster.
+                        _ = tokio::time::sleep(Duration::from_millis(100)) => {}
+                        _ = done_rx.changed() => {}
+                    }
                 }
             }
-        }
-    });
+        })
+    };
 
     let url = base.join("webhooks/twilio/bench")?;
-    let started = Instant::now();
-    let load = drive(webhooks(&url, leads, messages, "L"), concurrency).await;
+    let mut started = Instant::now();
+    let worker = if workers_alongside {
+        let worker = start_worker(done_rx.clone());
+        let load = drive(webhooks(&url, leads, messages, "L"), concurrency).await;
+        (worker, load)
+    } else {
+        let load = drive(webhooks(&url, leads, messages, "L"), concurrency).await;
+        started = Instant::now();
+        (start_worker(done_rx.clone()), load)
+    };
+    let (worker, load) = worker;
     let _ = done_tx.send(true);
     worker.await.context("worker")?;
     let turn_secs = started.elapsed().as_secs_f64();

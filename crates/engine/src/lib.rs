@@ -2,6 +2,7 @@
 //! lead, and every step leaves a row that explains it.
 //!
 //! ```text
+//! webhook ─► accept: keywords now; plain texts and statuses as `inbound` jobs (group commit)
 //! inbound event ─► store (idempotent) ─► compliance intake (STOP/START/HELP/plain language)
 //!     ─► debounce: one `reply` job per conversation, pushed back by every new bubble
 //!     ─► reply job ─► outbox row (idempotency key = the turn's last inbound message)
@@ -11,13 +12,15 @@
 //! Nothing here keeps state in memory that matters: jobs and the outbox live in the database,
 //! so any number of processes can run workers, and a crash loses nothing.
 
+pub mod assistant;
 pub mod gate;
-pub mod playbook;
+pub mod ingest;
 pub mod providers;
 pub mod replies;
 
 use anyhow::Context;
 use gate::{GateDecision, GateInput};
+use ingest::{INBOUND_JOB, IngestQueue};
 use jiff::{SignedDuration, Timestamp};
 use leadline_domain::compliance::{self, IntakeClass, IntakeContext, Tier, WindowSettings};
 use leadline_domain::ids::{EventId, JobId, MessageId};
@@ -28,11 +31,13 @@ use leadline_providers::messaging::{
 };
 use leadline_store::{
     Author, Channel, ComplianceEventKind, Conversation, InboundOutcome, Job, Message,
-    MessageStatus, NewComplianceEvent, NewInbound, NewJob, NewOutbound, OutboundWork, Store,
+    MessageStatus, NewComplianceEvent, NewInbound, NewJob, NewOutbound, OutboundWork,
+    ScheduledReply, Store,
 };
 use providers::ProviderFactory;
 use replies::{ReplyGenerator, Turn};
 use std::sync::Arc;
+use tokio::sync::Notify;
 
 pub const REPLY_JOB: &str = "reply";
 /// The settings key holding an account's [`WindowSettings`] (own quiet hours, relaxations).
@@ -78,11 +83,31 @@ pub enum InboundResult {
     Ignored,
 }
 
+/// How a webhook event was taken in; either way it is durably stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Accepted {
+    /// Decided before answering (compliance keywords, consent signals).
+    Handled(InboundResult),
+    /// Stored as an `inbound` job; the worker finishes it.
+    Queued,
+}
+
+/// Whether a text is plain conversation whatever the lead's opt-out state, so nothing about it
+/// must be decided before the provider gets its answer.
+fn is_plain(body: &str) -> bool {
+    [false, true].into_iter().all(|opted_out| {
+        compliance::classify(body, IntakeContext { opted_out }).class == IntakeClass::None
+    })
+}
+
 pub struct Engine {
     store: Arc<dyn Store>,
     providers: ProviderFactory,
     replies: Arc<dyn ReplyGenerator>,
     config: EngineConfig,
+    ingest: IngestQueue,
+    /// Wakes this process's worker when there is new work.
+    wake: Arc<Notify>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -100,11 +125,14 @@ impl Engine {
         replies: Arc<dyn ReplyGenerator>,
         config: EngineConfig,
     ) -> Self {
+        let wake = Arc::new(Notify::new());
         Self {
+            ingest: IngestQueue::new(store.clone(), wake.clone()),
             store,
             providers,
             replies,
             config,
+            wake,
         }
     }
 
@@ -114,6 +142,42 @@ impl Engine {
 
     pub fn config(&self) -> &EngineConfig {
         &self.config
+    }
+
+    /// Takes in one verified webhook event: compliance-relevant events are handled at once, the
+    /// rest stored as `inbound` jobs (group-committed, see [`ingest`]). Returns once the event is
+    /// durably stored, so the webhook may then answer 2xx.
+    pub async fn accept(
+        &self,
+        channel: &Channel,
+        event: InboundEvent,
+        now: Timestamp,
+    ) -> anyhow::Result<Accepted> {
+        let queue = match &event {
+            InboundEvent::Message {
+                body,
+                provider_opt_out,
+                ..
+            } => provider_opt_out.is_none() && is_plain(body),
+            InboundEvent::Status { .. } => true,
+            InboundEvent::ConsentChange { .. } | InboundEvent::Ignored { .. } => false,
+        };
+        if !queue {
+            return Ok(Accepted::Handled(
+                self.handle_inbound(channel, event, now).await?,
+            ));
+        }
+        self.ingest
+            .append(NewJob {
+                id: JobId::new(),
+                account_id: channel.account_id,
+                kind: INBOUND_JOB.into(),
+                dedup_key: None,
+                payload: serde_json::json!({ "channel_id": channel.id.to_string(), "event": event }),
+                run_at: now,
+            })
+            .await?;
+        Ok(Accepted::Queued)
     }
 
     /// Handles one verified event from a channel. Returns once everything it decided is durably
@@ -141,6 +205,22 @@ impl Engine {
                 provider_opt_out,
                 ..
             } => {
+                // Most texts are plain conversation whatever the lead's opt-out state: for them
+                // storing the message, withdrawing the unsent reply and scheduling the next one
+                // is one transaction, and the reply job checks consent when it runs. Keywords and
+                // provider signals take the full intake below.
+                let plain = provider_opt_out.is_none() && is_plain(&body);
+                let schedule_reply = if plain {
+                    Some(ScheduledReply {
+                        job_id: JobId::new(),
+                        kind: REPLY_JOB.into(),
+                        run_at: now
+                            .checked_add(self.config.debounce)
+                            .context("debounce overflow")?,
+                    })
+                } else {
+                    None
+                };
                 let inbound = NewInbound {
                     id: MessageId::new(),
                     account_id: channel.account_id,
@@ -150,9 +230,19 @@ impl Engine {
                     media: serde_json::to_value(&media).unwrap_or_default(),
                     provider_message_id,
                     received_at: now,
+                    schedule_reply,
                 };
                 match self.store.store_inbound(inbound).await? {
                     InboundOutcome::Duplicate { .. } => Ok(InboundResult::Duplicate),
+                    InboundOutcome::Stored {
+                        message,
+                        conversation,
+                        ..
+                    } if plain => Ok(InboundResult::Stored {
+                        message_id: message.id,
+                        intake: IntakeClass::None,
+                        reply_scheduled: !conversation.ai_paused,
+                    }),
                     InboundOutcome::Stored {
                         message,
                         lead,
@@ -174,9 +264,10 @@ impl Engine {
                 provider_message_id,
                 status,
                 error_code,
+                idempotency_key,
                 ..
             } => {
-                let changed = self
+                let mut changed = self
                     .store
                     .apply_delivery_status(
                         channel.id,
@@ -185,6 +276,25 @@ impl Engine {
                         error_code.as_deref(),
                     )
                     .await?;
+                // Unknown id: perhaps a send whose answer was lost, named by its key.
+                if !changed
+                    && let Some(key) = idempotency_key
+                    && !matches!(status, DeliveryStatus::Failed | DeliveryStatus::Canceled)
+                {
+                    changed = self
+                        .store
+                        .reconcile_outbound(
+                            channel.id,
+                            &key,
+                            &provider_message_id,
+                            store_status(status).max_sent(),
+                            now,
+                        )
+                        .await?;
+                    if changed {
+                        tracing::info!(channel = %channel.id, %key, "a send of unknown outcome was confirmed by its status callback");
+                    }
+                }
                 Ok(InboundResult::StatusApplied { changed })
             }
             InboundEvent::ConsentChange { handle, signal } => {
@@ -408,16 +518,27 @@ impl Engine {
         Ok(message)
     }
 
-    /// Runs due reply jobs once. Returns how many it handled.
+    /// Runs due jobs (accepted webhook events, replies) once. Returns how many it handled.
     pub async fn run_jobs_once(&self, now: Timestamp) -> anyhow::Result<usize> {
+        self.run_kinds_once(&[INBOUND_JOB, REPLY_JOB], now).await
+    }
+
+    /// Finishes due accepted webhook events only (no replies): what a webhook's 2xx promised.
+    pub async fn run_ingest_once(&self, now: Timestamp) -> anyhow::Result<usize> {
+        self.run_kinds_once(&[INBOUND_JOB], now).await
+    }
+
+    async fn run_kinds_once(&self, kinds: &[&str], now: Timestamp) -> anyhow::Result<usize> {
         let lease_until = now.checked_add(self.config.lease)?;
-        let jobs = self
-            .store
-            .claim_jobs(&[REPLY_JOB], now, lease_until, 16)
-            .await?;
+        let jobs = self.store.claim_jobs(kinds, now, lease_until, 64).await?;
         let count = jobs.len();
         for job in jobs {
-            if let Err(e) = self.reply_job(&job, now).await {
+            let done = if job.kind == INBOUND_JOB {
+                self.inbound_job(&job).await
+            } else {
+                self.reply_job(&job, now).await
+            };
+            if let Err(e) = done {
                 tracing::warn!(job = %job.id, error = %format!("{e:#}"), "reply job failed; will retry");
                 let retry_at = now.checked_add(SignedDuration::from_secs(30))?;
                 self.store
@@ -426,6 +547,30 @@ impl Engine {
             }
         }
         Ok(count)
+    }
+
+    /// Finishes an accepted webhook event, as if it were handled when it arrived.
+    async fn inbound_job(&self, job: &Job) -> anyhow::Result<()> {
+        let channel_id = job.payload["channel_id"]
+            .as_str()
+            .and_then(|s| s.parse().ok())
+            .context("inbound job without a channel id")?;
+        let channel = match self.store.get_channel(job.account_id, channel_id).await {
+            Ok(c) => c,
+            // The channel was deleted meanwhile: its events have nowhere to go.
+            Err(leadline_store::StoreError::NotFound) => {
+                self.store.complete_job(job.id, job.run_at).await?;
+                return Ok(());
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let event: InboundEvent = serde_json::from_value(job.payload["event"].clone())
+            .context("inbound job with an unreadable event")?;
+        // Storing is idempotent on the provider's ids, so a run repeated after a crash is a no-op.
+        let result = self.handle_inbound(&channel, event, job.run_at).await?;
+        tracing::debug!(job = %job.id, result = ?result, "inbound event handled");
+        self.store.complete_job(job.id, job.run_at).await?;
+        Ok(())
     }
 
     async fn reply_job(&self, job: &Job, now: Timestamp) -> anyhow::Result<()> {
@@ -686,7 +831,7 @@ impl Engine {
                                 message.id,
                                 MessageStatus::Failed,
                                 None,
-                                Some("outcome_unknown"),
+                                Some(leadline_store::OUTCOME_UNKNOWN),
                             )
                             .await?;
                         self.store
@@ -716,14 +861,23 @@ impl Engine {
         loop {
             tokio::select! {
                 _ = tick.tick() => {}
+                _ = self.wake.notified() => {}
                 _ = shutdown.changed() => return,
             }
-            let now = Timestamp::now();
-            if let Err(e) = self.run_jobs_once(now).await {
-                tracing::warn!(error = %format!("{e:#}"), "job pass failed");
-            }
-            if let Err(e) = self.run_outbound_once(now).await {
-                tracing::warn!(error = %format!("{e:#}"), "outbox pass failed");
+            // Keep going while there is work, so a burst drains without waiting for ticks.
+            loop {
+                let now = Timestamp::now();
+                let jobs = self.run_jobs_once(now).await.unwrap_or_else(|e| {
+                    tracing::warn!(error = %format!("{e:#}"), "job pass failed");
+                    0
+                });
+                let sent = self.run_outbound_once(now).await.unwrap_or_else(|e| {
+                    tracing::warn!(error = %format!("{e:#}"), "outbox pass failed");
+                    0
+                });
+                if jobs + sent == 0 || *shutdown.borrow() {
+                    break;
+                }
             }
         }
     }

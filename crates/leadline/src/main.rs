@@ -393,8 +393,9 @@ async fn worker(config: Config) -> anyhow::Result<ExitCode> {
         public_url: Some(public_url),
         ..leadline_engine::EngineConfig::default()
     };
-    let replies = Arc::new(leadline_engine::playbook::PlaybookReplies::new(
+    let replies = Arc::new(leadline_engine::assistant::AssistantReplies::new(
         store.clone(),
+        secrets.clone(),
     ));
     let engine = Arc::new(leadline_engine::Engine::new(
         store,

@@ -11,11 +11,12 @@ use jiff::{SignedDuration, Timestamp};
 use leadline_app::{KeyRing, MasterKey, SecretsService};
 use leadline_conversation::script::ScriptTurn;
 use leadline_conversation::{
-    ExtractionSchema, Industry, KnowledgeBase, Personality, Script, Strategy,
+    AssistantSettings, EngineKind, ExtractionSchema, Industry, KnowledgeBase, ModelSettings,
+    Personality, Script, Strategy,
 };
 use leadline_domain::ids::ChannelId;
 use leadline_domain::{AccountId, BusinessProfile, E164Phone, Email, UserId};
-use leadline_engine::playbook::{AssistantConfig, PlaybookReplies};
+use leadline_engine::assistant::{AssistantConfig, AssistantReplies};
 use leadline_engine::providers::ProviderFactory;
 use leadline_engine::{Engine, EngineConfig};
 use leadline_providers::messaging::sandbox::SandboxProvider;
@@ -23,6 +24,7 @@ use leadline_store::{
     Author, Channel, Direction, LeadInput, Message, MessageStatus, NewChannel, NewSignup, NewUser,
     Store,
 };
+use secrecy::SecretString;
 use std::io::BufRead;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -35,9 +37,20 @@ pub struct SimulateArgs {
     /// A YAML script; without it, the lead's texts are read from standard input.
     #[arg(long)]
     script: Option<std::path::PathBuf>,
-    /// The reply engine. Only the built-in playbook engine exists today.
+    /// The reply engine: playbook, openai, anthropic or openai-compatible. A model engine falls
+    /// back to the playbook for a turn when the model fails or answers invalidly twice.
     #[arg(long, default_value = "playbook")]
     engine: String,
+    /// The model name for a model engine (e.g. gpt-4o-mini, claude-3-5-haiku-latest, llama3.1).
+    #[arg(long)]
+    model: Option<String>,
+    /// The model server's base URL: required for openai-compatible, optional (a proxy or a
+    /// local mock) for openai and anthropic.
+    #[arg(long)]
+    model_url: Option<String>,
+    /// The model API key (or the LEADLINE_MODEL_API_KEY environment variable).
+    #[arg(long, env = "LEADLINE_MODEL_API_KEY", hide_env_values = true)]
+    model_api_key: Option<String>,
     /// Print one JSON object instead of a readable transcript.
     #[arg(long)]
     json: bool,
@@ -45,13 +58,13 @@ pub struct SimulateArgs {
 
 /// Runs the command; exit code 2 for a bad script or arguments.
 pub async fn run(args: SimulateArgs) -> anyhow::Result<ExitCode> {
-    if args.engine != "playbook" {
-        eprintln!(
-            "error: --engine: '{}' is not available; only 'playbook' is built in today",
-            args.engine
-        );
-        return Ok(ExitCode::from(2));
-    }
+    let model = match model_settings(&args) {
+        Ok(m) => m,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Ok(ExitCode::from(2));
+        }
+    };
     let script = match &args.script {
         Some(path) => {
             let text = std::fs::read_to_string(path)
@@ -70,7 +83,7 @@ pub async fn run(args: SimulateArgs) -> anyhow::Result<ExitCode> {
         }
         None => None,
     };
-    let sim = Sim::start(script.as_ref()).await?;
+    let sim = Sim::start(script.as_ref(), model).await?;
     match script {
         Some(script) => {
             let at = sim.play(&script).await?;
@@ -86,6 +99,43 @@ pub async fn run(args: SimulateArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// The model settings the flags ask for; `Err` names the flag at fault.
+fn model_settings(args: &SimulateArgs) -> Result<(ModelSettings, Option<SecretString>), String> {
+    let engine: EngineKind = args.engine.parse().map_err(|e| format!("--engine: {e}"))?;
+    let settings = ModelSettings {
+        engine,
+        model: args.model.clone().unwrap_or_default(),
+        base_url: args.model_url.clone(),
+        temperature: 0.0,
+        monthly_token_budget: 0,
+    };
+    if engine != EngineKind::Playbook {
+        let check = AssistantSettings {
+            model: settings.clone(),
+            ..AssistantSettings::default()
+        };
+        if let Some(e) = check
+            .validate("generic")
+            .into_iter()
+            .find(|e| e.field.starts_with("model"))
+        {
+            let flag = match e.field {
+                "model.model" => "--model",
+                "model.base_url" => "--model-url",
+                _ => "--engine",
+            };
+            return Err(format!("{flag}: {}", e.message));
+        }
+        if args.model_api_key.is_none() && engine != EngineKind::OpenAiCompatible {
+            return Err(format!(
+                "--model-api-key: the {} engine needs an API key (or set LEADLINE_MODEL_API_KEY)",
+                engine.as_str()
+            ));
+        }
+    }
+    Ok((settings, args.model_api_key.clone().map(SecretString::from)))
+}
+
 struct Sim {
     _dir: tempfile::TempDir,
     store: Arc<dyn Store>,
@@ -96,7 +146,10 @@ struct Sim {
 }
 
 impl Sim {
-    async fn start(script: Option<&Script>) -> anyhow::Result<Sim> {
+    async fn start(
+        script: Option<&Script>,
+        model: (ModelSettings, Option<SecretString>),
+    ) -> anyhow::Result<Sim> {
         let dir = tempfile::tempdir()?;
         let url = leadline_store_sql::DatabaseUrl::sqlite_file(&dir.path().join("simulate.db"));
         let store = leadline_store_sql::connect(&url).await?;
@@ -134,19 +187,21 @@ impl Sim {
             })
             .await?;
         let config = match script {
-            Some(s) => AssistantConfig {
-                schema: s.schema.clone(),
-                knowledge: KnowledgeBase::from_items(&s.knowledge),
-                personality: s.personality.clone(),
-                strategy: s.strategy.clone(),
-            },
-            None => AssistantConfig {
-                schema: Industry::Generic.schema(),
-                knowledge: KnowledgeBase::new(),
-                personality: Personality::default(),
-                strategy: Strategy::default(),
-            },
+            Some(s) => AssistantConfig::playbook(
+                s.schema.clone(),
+                KnowledgeBase::from_items(&s.knowledge),
+                s.personality.clone(),
+                s.strategy.clone(),
+            ),
+            None => AssistantConfig::playbook(
+                Industry::Generic.schema(),
+                KnowledgeBase::new(),
+                Personality::default(),
+                Strategy::default(),
+            ),
         };
+        let mut config = config;
+        (config.model, config.api_key) = model;
         let _: &ExtractionSchema = &config.schema;
         let lead_phone = match script {
             Some(s) => s.lead.phone.clone(),
@@ -173,7 +228,7 @@ impl Sim {
         let engine = Engine::new(
             store.clone(),
             ProviderFactory::new(secrets, Arc::new(SandboxProvider::new())),
-            Arc::new(PlaybookReplies::with_config(store.clone(), config)),
+            Arc::new(AssistantReplies::with_config(store.clone(), config)),
             EngineConfig {
                 debounce: DEBOUNCE,
                 ..Default::default()

@@ -7,6 +7,7 @@
 //! is TEXT. Deleting an account removes what it owns by `ON DELETE CASCADE`, leaves its sessions
 //! signed in with no current account, and keeps its audit log.
 
+mod analytics_impl;
 mod db_error;
 mod messaging_impl;
 mod postgres;
@@ -14,6 +15,7 @@ mod rows;
 mod sqlite;
 mod store_impl;
 pub mod testing;
+mod turns_impl;
 mod url;
 
 pub use crate::url::{Backend, DatabaseUrl, UrlError};

@@ -154,6 +154,25 @@ macro_rules! impl_messaging {
                     Ok(())
                 }
 
+                /// Withdraws the conversation's AI replies that are still waiting.
+                async fn supersede_pending_ai_in(conn: &mut Conn, account: AccountId, conversation: ConversationId) -> StoreResult<u64> {
+                    // Rows in `sending` are a worker's already; only waiting replies are withdrawn.
+                    let done = sqlx::query(
+                        "UPDATE messages SET status = $3, status_rank = $4, lease_until = NULL \
+                         WHERE account_id = $1 AND conversation_id = $2 AND direction = 'outbound' \
+                         AND author_kind = $5 AND status IN ('queued', 'deferred')",
+                    )
+                    .bind(account.to_string())
+                    .bind(conversation.to_string())
+                    .bind(MessageStatus::Superseded.as_str())
+                    .bind(MessageStatus::Superseded.rank())
+                    .bind(author_kind(&Author::Ai))
+                    .execute(&mut *conn)
+                    .await
+                    .map_err(db_err)?;
+                    Ok(done.rows_affected())
+                }
+
                 /// Adds a job, or re-arms the uncompleted job with the same (account, dedup key):
                 /// new `run_at` and payload, and `rerun` if a worker holds it right now.
                 async fn enqueue_job_in(conn: &mut Conn, job: &NewJob, now: i64) -> StoreResult<Job> {
@@ -369,6 +388,23 @@ macro_rules! impl_messaging {
                         .into_record()
                 }
 
+                async fn leads_by_ids(&self, account: AccountId, ids: &[LeadId]) -> StoreResult<Vec<Lead>> {
+                    let mut out = Vec::with_capacity(ids.len());
+                    // Chunks keep the parameter count far below both backends' limits.
+                    for chunk in ids.chunks(500) {
+                        let sql = format!(
+                            "SELECT * FROM leads WHERE account_id = $1 AND id IN ({})",
+                            placeholders(2, chunk.len())
+                        );
+                        let mut query = sqlx::query_as::<_, LeadRow>(&sql).bind(account.to_string());
+                        for id in chunk {
+                            query = query.bind(id.to_string());
+                        }
+                        out.extend(records(query.fetch_all(&self.pool).await.map_err(db_err)?, LeadRow::into_record)?);
+                    }
+                    Ok(out)
+                }
+
                 async fn find_lead_by_phone(&self, account: AccountId, phone: &E164Phone) -> StoreResult<Option<Lead>> {
                     sqlx::query_as::<_, LeadRow>("SELECT * FROM leads WHERE account_id = $1 AND phone = $2")
                         .bind(account.to_string())
@@ -450,6 +486,25 @@ macro_rules! impl_messaging {
                         .map_err(db_err)?
                         .ok_or(StoreError::NotFound)?
                         .into_record()
+                }
+
+                async fn find_conversation(
+                    &self,
+                    account: AccountId,
+                    lead: LeadId,
+                    channel: ChannelId,
+                ) -> StoreResult<Option<Conversation>> {
+                    sqlx::query_as::<_, ConversationRow>(
+                        "SELECT * FROM conversations WHERE account_id = $1 AND lead_id = $2 AND channel_id = $3",
+                    )
+                    .bind(account.to_string())
+                    .bind(lead.to_string())
+                    .bind(channel.to_string())
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(db_err)?
+                    .map(ConversationRow::into_record)
+                    .transpose()
                 }
 
                 async fn conversation_for(
@@ -563,21 +618,8 @@ macro_rules! impl_messaging {
             impl MessageStore for $store {
                 async fn store_inbound(&self, inbound: NewInbound) -> StoreResult<InboundOutcome> {
                     let account = inbound.account_id;
-                    // A retried webhook usually finds its message without taking the write lock.
-                    {
-                        let mut conn = self.pool.acquire().await.map_err(db_err)?;
-                        if let Some(message) = Self::inbound_by_provider_id(
-                            &mut conn,
-                            account,
-                            inbound.channel_id,
-                            &inbound.provider_message_id,
-                        )
-                        .await?
-                        {
-                            return Ok(InboundOutcome::Duplicate { message });
-                        }
-                    }
-
+                    // No read before the write: retries are rare, and the insert below detects
+                    // them anyway (then everything is rolled back and the first copy reported).
                     let now = now_us();
                     let received_at = micros(inbound.received_at);
                     let mut tx = self.begin_write().await?;
@@ -647,6 +689,18 @@ macro_rules! impl_messaging {
                             None => Err(StoreError::Conflict("message".to_owned())),
                         };
                     };
+                    if let Some(reply) = inbound.schedule_reply.as_ref().filter(|_| !conversation.ai_paused) {
+                        Self::supersede_pending_ai_in(&mut tx, account, conversation.id).await?;
+                        let job = NewJob {
+                            id: reply.job_id,
+                            account_id: account,
+                            kind: reply.kind.clone(),
+                            dedup_key: Some(format!("{}:{}", reply.kind, conversation.id)),
+                            payload: serde_json::json!({ "conversation_id": conversation.id.to_string() }),
+                            run_at: reply.run_at,
+                        };
+                        Self::enqueue_job_in(&mut tx, &job, now).await?;
+                    }
                     Self::commit(tx).await?;
                     Ok(InboundOutcome::Stored { message: stored.into_record()?, lead, conversation })
                 }
@@ -865,22 +919,37 @@ macro_rules! impl_messaging {
                     Ok(done.rows_affected() > 0)
                 }
 
-                async fn supersede_pending_ai(&self, account: AccountId, conversation: ConversationId) -> StoreResult<u64> {
-                    // Rows in `sending` are a worker's already; only waiting replies are withdrawn.
+                async fn reconcile_outbound(
+                    &self,
+                    channel: ChannelId,
+                    idempotency_key: &str,
+                    provider_message_id: &str,
+                    status: MessageStatus,
+                    at: Timestamp,
+                ) -> StoreResult<bool> {
+                    // Only a send we gave up on as unknown: a known send already has its id.
                     let done = sqlx::query(
-                        "UPDATE messages SET status = $3, status_rank = $4, lease_until = NULL \
-                         WHERE account_id = $1 AND conversation_id = $2 AND direction = 'outbound' \
-                         AND author_kind = $5 AND status IN ('queued', 'deferred')",
+                        "UPDATE messages SET provider_message_id = $3, status = $4, status_rank = $5, \
+                         error_code = NULL, sent_at = COALESCE(sent_at, $6) \
+                         WHERE channel_id = $1 AND idempotency_key = $2 AND direction = 'outbound' \
+                         AND provider_message_id IS NULL AND status = 'failed' AND error_code = $7",
                     )
-                    .bind(account.to_string())
-                    .bind(conversation.to_string())
-                    .bind(MessageStatus::Superseded.as_str())
-                    .bind(MessageStatus::Superseded.rank())
-                    .bind(author_kind(&Author::Ai))
+                    .bind(channel.to_string())
+                    .bind(idempotency_key)
+                    .bind(provider_message_id)
+                    .bind(status.as_str())
+                    .bind(status.rank())
+                    .bind(micros(at))
+                    .bind(leadline_store::OUTCOME_UNKNOWN)
                     .execute(&self.writer)
                     .await
                     .map_err(db_err)?;
-                    Ok(done.rows_affected())
+                    Ok(done.rows_affected() > 0)
+                }
+
+                async fn supersede_pending_ai(&self, account: AccountId, conversation: ConversationId) -> StoreResult<u64> {
+                    let mut conn = self.writer.acquire().await.map_err(db_err)?;
+                    Self::supersede_pending_ai_in(&mut conn, account, conversation).await
                 }
 
                 async fn sent_to_phone_since(
@@ -923,8 +992,62 @@ macro_rules! impl_messaging {
             #[async_trait]
             impl JobStore for $store {
                 async fn enqueue_job(&self, job: NewJob) -> StoreResult<Job> {
-                    let mut conn = self.pool.acquire().await.map_err(db_err)?;
+                    let mut conn = self.writer.acquire().await.map_err(db_err)?;
                     Self::enqueue_job_in(&mut conn, &job, now_us()).await
+                }
+
+                async fn append_jobs(&self, jobs: &[NewJob]) -> StoreResult<()> {
+                    if jobs.iter().any(|j| j.dedup_key.is_some()) {
+                        return Err(StoreError::Conflict("job dedup key".to_owned()));
+                    }
+                    let now = now_us();
+                    // 6 parameters a row: chunks stay far below both backends' parameter limits.
+                    // One chunk is one atomic statement; more commit together.
+                    let build = |chunk: &[NewJob]| -> String {
+                        let mut sql = String::from(
+                            "INSERT INTO jobs (id, account_id, kind, dedup_key, payload, run_at, lease_until, \
+                             attempts, last_error, rerun, created_at, completed_at) VALUES ",
+                        );
+                        for i in 0..chunk.len() {
+                            let p = i * 6;
+                            if i > 0 {
+                                sql.push_str(", ");
+                            }
+                            sql.push_str(&format!(
+                                "(${}, ${}, ${}, NULL, ${}, ${}, NULL, 0, NULL, FALSE, ${}, NULL)",
+                                p + 1, p + 2, p + 3, p + 4, p + 5, p + 6
+                            ));
+                        }
+                        sql
+                    };
+                    let mut payloads = Vec::with_capacity(jobs.len());
+                    for job in jobs {
+                        payloads.push(json_text(&job.payload)?);
+                    }
+                    let chunks: Vec<(&[NewJob], &[String])> =
+                        jobs.chunks(500).zip(payloads.chunks(500)).collect();
+                    let mut tx = if chunks.len() > 1 { Some(self.begin_write().await?) } else { None };
+                    for (chunk, texts) in chunks {
+                        let sql = build(chunk);
+                        let mut query = sqlx::query(&sql);
+                        for (job, payload) in chunk.iter().zip(texts) {
+                            query = query
+                                .bind(job.id.to_string())
+                                .bind(job.account_id.to_string())
+                                .bind(job.kind.as_str())
+                                .bind(payload.as_str())
+                                .bind(micros(job.run_at))
+                                .bind(now);
+                        }
+                        match tx.as_mut() {
+                            Some(tx) => query.execute(&mut **tx).await.map_err(db_err)?,
+                            None => query.execute(&self.writer).await.map_err(db_err)?,
+                        };
+                    }
+                    match tx {
+                        Some(tx) => Self::commit(tx).await,
+                        None => Ok(()),
+                    }
                 }
 
                 async fn claim_jobs(

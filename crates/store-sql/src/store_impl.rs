@@ -1036,8 +1036,73 @@ macro_rules! impl_store {
                     .execute(&mut *tx)
                     .await
                     .map_err(db_err)?;
+                    // The account's write lock is held, so reading the last number cannot race.
+                    sqlx::query(
+                        "INSERT INTO setting_versions (account_id, key, version, value, actor, created_at) \
+                         SELECT $1, $2, COALESCE(MAX(version), 0) + 1, $3, $4, $5 FROM setting_versions \
+                         WHERE account_id = $1 AND key = $2",
+                    )
+                    .bind(account.to_string())
+                    .bind(key)
+                    .bind(json_text(&value)?)
+                    .bind(&audit.actor)
+                    .bind(now_us())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_err)?;
                     Self::append_audit_in(&mut tx, &audit).await?;
                     Self::commit(tx).await
+                }
+
+                async fn setting_versions(&self, account: AccountId, key: &str, limit: u32) -> StoreResult<Vec<leadline_store::SettingVersion>> {
+                    let rows: Vec<(i64, String, i64)> = sqlx::query_as(
+                        "SELECT version, actor, created_at FROM setting_versions \
+                         WHERE account_id = $1 AND key = $2 ORDER BY version DESC LIMIT $3",
+                    )
+                    .bind(account.to_string())
+                    .bind(key)
+                    .bind(i64::from(limit))
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(db_err)?;
+                    rows.into_iter()
+                        .map(|(version, actor, created_at)| {
+                            Ok(leadline_store::SettingVersion {
+                                account_id: account,
+                                key: key.to_owned(),
+                                version,
+                                actor,
+                                created_at: ts(created_at, "setting_versions.created_at")?,
+                                value: None,
+                            })
+                        })
+                        .collect()
+                }
+
+                async fn setting_version(&self, account: AccountId, key: &str, version: i64) -> StoreResult<Option<leadline_store::SettingVersion>> {
+                    let row: Option<(String, String, i64)> = sqlx::query_as(
+                        "SELECT value, actor, created_at FROM setting_versions \
+                         WHERE account_id = $1 AND key = $2 AND version = $3",
+                    )
+                    .bind(account.to_string())
+                    .bind(key)
+                    .bind(version)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(db_err)?;
+                    row.map(|(text, actor, created_at)| {
+                        let value = serde_json::from_str(&text)
+                            .map_err(|e| StoreError::Corrupt(format!("setting {key} version {version}: {e}")))?;
+                        Ok(leadline_store::SettingVersion {
+                            account_id: account,
+                            key: key.to_owned(),
+                            version,
+                            actor,
+                            created_at: ts(created_at, "setting_versions.created_at")?,
+                            value: Some(value),
+                        })
+                    })
+                    .transpose()
                 }
             }
 

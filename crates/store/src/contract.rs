@@ -9,7 +9,7 @@ use crate::{
     Direction, InboundOutcome, Invitation, InvitationState, Job, Lead, LeadInput, Member,
     MembershipWithAccount, Message, MessageStatus, NewApiKey, NewAudit, NewChannel,
     NewComplianceEvent, NewInbound, NewInvitation, NewJob, NewOutbound, NewSession, NewSignup,
-    NewUser, OutboundWork, SecretRow, Store, StoreError, StoreResult, User,
+    NewUser, OutboundWork, ScheduledReply, SecretRow, Store, StoreError, StoreResult, User,
 };
 use jiff::{SignedDuration, Timestamp};
 use leadline_domain::audit::verify_chain;
@@ -64,6 +64,11 @@ suite!(
     outbound_sent_reschedule_finish,
     delivery_status_only_moves_forward,
     supersede_touches_only_waiting_ai_replies,
+    inbound_with_scheduled_reply_is_one_write,
+    append_jobs_adds_all_or_nothing,
+    turns_record_lead_changes_and_count_tokens,
+    lookups_find_without_creating,
+    unknown_outcome_sends_reconcile_by_key,
     sent_to_phone_since_counts_accepted_sends,
     jobs_debounce_claim_retry,
     job_completed_while_rearmed_runs_again,
@@ -71,7 +76,10 @@ suite!(
     messaging_tenant_isolation,
     account_deletion_removes_messaging_rows,
     settings_round_trip_audited_and_scoped,
+    setting_versions_count_up_per_account_and_key,
     health_is_ready,
+    analytics_counts_days_funnel_and_first_response,
+    analytics_days_follow_the_account_zone,
 );
 
 /// Runs every contract test on one store, in order.
@@ -1975,6 +1983,7 @@ fn inbound(channel: &Channel, from: &E164Phone, body: &str, at: Timestamp) -> Ne
         media: serde_json::json!([]),
         provider_message_id: format!("SM{}", unique()),
         received_at: at,
+        schedule_reply: None,
     }
 }
 
@@ -3395,6 +3404,220 @@ pub async fn supersede_touches_only_waiting_ai_replies(store: &dyn Store) {
     }
 }
 
+/// An ordinary message stores, withdraws the unsent AI reply and re-arms the conversation's
+/// reply job together; a paused conversation or a retried webhook schedules nothing.
+pub async fn inbound_with_scheduled_reply_is_one_write(store: &dyn Store) {
+    let (account, channel) = messaging_account(store, "scheduled").await;
+    let lead_phone = phone("+15125550231");
+    let kind = job_kind("scheduled");
+    let later = now() + minutes(60);
+    let scheduled = |at: Timestamp| {
+        Some(ScheduledReply {
+            job_id: JobId::new(),
+            kind: kind.clone(),
+            run_at: at,
+        })
+    };
+
+    let mut first = inbound(&channel, &lead_phone, "hi there", now());
+    first.schedule_reply = scheduled(later);
+    let (_, _, conversation) = receive(store, first.clone()).await;
+    let jobs = store.pending_jobs(account.id).await.unwrap();
+    let mine: Vec<&Job> = jobs.iter().filter(|j| j.kind == kind).collect();
+    assert_eq!(mine.len(), 1);
+    assert_eq!(mine[0].run_at, later);
+    assert_eq!(
+        mine[0].dedup_key.as_deref(),
+        Some(format!("{kind}:{}", conversation.id).as_str())
+    );
+    assert_eq!(
+        mine[0].payload["conversation_id"],
+        conversation.id.to_string()
+    );
+
+    // A reply waits; the next bubble withdraws it and pushes the same job back.
+    let waiting = enqueue(store, outbound(&conversation, Author::Ai, later)).await;
+    let mut second = inbound(&channel, &lead_phone, "one more thing", now());
+    second.schedule_reply = scheduled(later + minutes(1));
+    receive(store, second).await;
+    assert_eq!(
+        message_in(store, &conversation, waiting.id).await.status,
+        MessageStatus::Superseded
+    );
+    let jobs = store.pending_jobs(account.id).await.unwrap();
+    let mine: Vec<&Job> = jobs.iter().filter(|j| j.kind == kind).collect();
+    assert_eq!(mine.len(), 1);
+    assert_eq!(mine[0].run_at, later + minutes(1));
+
+    // The provider retries the first webhook: nothing moves.
+    let mut retry = first.clone();
+    retry.id = MessageId::new();
+    retry.schedule_reply = scheduled(later + minutes(30));
+    assert!(matches!(
+        store.store_inbound(retry).await.unwrap(),
+        InboundOutcome::Duplicate { .. }
+    ));
+    let jobs = store.pending_jobs(account.id).await.unwrap();
+    let mine: Vec<&Job> = jobs.iter().filter(|j| j.kind == kind).collect();
+    assert_eq!(mine.len(), 1);
+    assert_eq!(mine[0].run_at, later + minutes(1));
+
+    // A person took over: the message is stored, the job is not re-armed.
+    store
+        .set_ai_paused(account.id, conversation.id, true)
+        .await
+        .unwrap();
+    let mut paused = inbound(&channel, &lead_phone, "are you there?", now());
+    paused.schedule_reply = scheduled(later + minutes(5));
+    let (stored, _, _) = receive(store, paused).await;
+    assert_eq!(stored.body, "are you there?");
+    let jobs = store.pending_jobs(account.id).await.unwrap();
+    let mine: Vec<&Job> = jobs.iter().filter(|j| j.kind == kind).collect();
+    assert_eq!(mine[0].run_at, later + minutes(1));
+
+    store
+        .finish_outbound(waiting.id, MessageStatus::Failed, None, Some("test"))
+        .await
+        .unwrap();
+}
+
+/// A burst of accepted work lands in one statement; a job with a dedup key spoils the whole
+/// batch rather than half of it.
+pub async fn append_jobs_adds_all_or_nothing(store: &dyn Store) {
+    let (_, account) = signup(store, "append-jobs").await;
+    let kind = job_kind("append");
+    let t0 = long_ago(2005);
+    let batch: Vec<NewJob> = (0..3)
+        .map(|i| {
+            new_job(
+                account.id,
+                &kind,
+                None,
+                t0 + minutes(i),
+                serde_json::json!({ "n": i }),
+            )
+        })
+        .collect();
+    store.append_jobs(&batch).await.unwrap();
+    store.append_jobs(&[]).await.unwrap();
+    let pending = store.pending_jobs(account.id).await.unwrap();
+    let mut ids: Vec<JobId> = pending
+        .iter()
+        .filter(|j| j.kind == kind)
+        .map(|j| j.id)
+        .collect();
+    ids.sort();
+    let mut expected: Vec<JobId> = batch.iter().map(|j| j.id).collect();
+    expected.sort();
+    assert_eq!(ids, expected);
+    let claimed = store
+        .claim_jobs(&[kind.as_str()], t0 + minutes(5), t0 + minutes(10), 10)
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 3);
+    assert_eq!(claimed[2].payload["n"], 2);
+
+    let other = job_kind("append-refused");
+    let spoiled = vec![
+        new_job(account.id, &other, None, t0, serde_json::json!({})),
+        new_job(account.id, &other, Some("k"), t0, serde_json::json!({})),
+    ];
+    assert!(matches!(
+        store.append_jobs(&spoiled).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert!(
+        store
+            .pending_jobs(account.id)
+            .await
+            .unwrap()
+            .iter()
+            .all(|j| j.kind != other)
+    );
+    for job in claimed {
+        store.complete_job(job.id, job.run_at).await.unwrap();
+    }
+}
+
+/// A turn moves the lead and is kept with its cost; budgets sum tokens per account since an
+/// instant.
+pub async fn turns_record_lead_changes_and_count_tokens(store: &dyn Store) {
+    let (account, channel) = messaging_account(store, "turns").await;
+    let (other, other_channel) = messaging_account(store, "turns-other").await;
+    let (lead, conversation) = conversation_with(store, &channel, &phone("+15125550251")).await;
+    let (other_lead, other_conversation) =
+        conversation_with(store, &other_channel, &phone("+15125550252")).await;
+    let t0 = now();
+    let turn = |account: AccountId, lead: &Lead, conversation: &Conversation, tokens: i64, at| {
+        crate::NewTurn {
+            id: EventId::new(),
+            account_id: account,
+            lead_id: lead.id,
+            conversation_id: conversation.id,
+            message_id: None,
+            engine: "openai:gpt-test".to_owned(),
+            intent: "interested".to_owned(),
+            score: 60,
+            next_action: "reply".to_owned(),
+            details: serde_json::json!({"reasons": ["asked about price"]}),
+            input_tokens: tokens,
+            output_tokens: 10,
+            at,
+            stage: Some("replied".to_owned()),
+            fields: Some(serde_json::json!({"age": {"value": 42}})),
+        }
+    };
+    let updated = store
+        .record_turn(turn(account.id, &lead, &conversation, 100, t0))
+        .await
+        .unwrap();
+    assert_eq!(updated.stage, "replied");
+    assert_eq!(updated.score, Some(60));
+    assert_eq!(updated.intent.as_deref(), Some("interested"));
+    assert_eq!(updated.fields["age"]["value"], 42);
+    let mut second = turn(account.id, &lead, &conversation, 200, t0 + minutes(1));
+    second.stage = None;
+    second.fields = None;
+    second.score = 80;
+    let updated = store.record_turn(second).await.unwrap();
+    assert_eq!(updated.stage, "replied", "no stage given: unchanged");
+    assert_eq!(updated.score, Some(80));
+    store
+        .record_turn(turn(other.id, &other_lead, &other_conversation, 5000, t0))
+        .await
+        .unwrap();
+
+    let turns = store.turns(account.id, conversation.id).await.unwrap();
+    assert_eq!(turns.len(), 2);
+    assert_eq!(turns[0].score, 60);
+    assert_eq!(turns[1].score, 80);
+    assert_eq!(turns[0].details["reasons"][0], "asked about price");
+    assert_eq!(
+        store.tokens_used_since(account.id, t0).await.unwrap(),
+        110 + 210
+    );
+    assert_eq!(
+        store
+            .tokens_used_since(account.id, t0 + minutes(1))
+            .await
+            .unwrap(),
+        210
+    );
+    // Another account's lead or conversation is not found, and nothing is written.
+    assert_not_found(
+        store
+            .record_turn(turn(account.id, &other_lead, &other_conversation, 1, t0))
+            .await,
+    );
+    assert!(
+        store
+            .turns(account.id, other_conversation.id)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
 /// Frequency caps: what the provider accepted for this number, on any channel, since an instant.
 pub async fn sent_to_phone_since_counts_accepted_sends(store: &dyn Store) {
     let (account, channel) = messaging_account(store, "caps").await;
@@ -3472,10 +3695,149 @@ pub async fn sent_to_phone_since_counts_accepted_sends(store: &dyn Store) {
             .unwrap()
             .is_empty()
     );
+    // The per-number send rate counts what each channel handed over, to anyone.
+    assert_eq!(
+        store
+            .sent_by_channel_since(channel.id, t0 - minutes(180))
+            .await
+            .unwrap(),
+        3
+    );
+    assert_eq!(
+        store
+            .sent_by_channel_since(channel.id, t0 - minutes(10))
+            .await
+            .unwrap(),
+        2
+    );
+    assert_eq!(
+        store
+            .sent_by_channel_since(second_channel.id, t0 - minutes(180))
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        store.sent_by_channel_since(channel.id, t0).await.unwrap(),
+        0
+    );
     store
         .finish_outbound(waiting.id, MessageStatus::Failed, None, Some("test"))
         .await
         .unwrap();
+}
+
+/// A send given up as of unknown outcome takes the provider's id and status when a callback
+/// names its key; nothing else is touched.
+pub async fn unknown_outcome_sends_reconcile_by_key(store: &dyn Store) {
+    let (_, channel) = messaging_account(store, "reconcile").await;
+    let (_, other_channel) = messaging_account(store, "reconcile-other").await;
+    let (_, conversation) = conversation_with(store, &channel, &phone("+15125550271")).await;
+    let t0 = now();
+    let lost = enqueue(store, outbound(&conversation, Author::Ai, t0)).await;
+    store
+        .finish_outbound(
+            lost.id,
+            MessageStatus::Failed,
+            None,
+            Some(crate::OUTCOME_UNKNOWN),
+        )
+        .await
+        .unwrap();
+    let refused = enqueue(store, outbound(&conversation, Author::Ai, t0)).await;
+    store
+        .finish_outbound(refused.id, MessageStatus::Failed, None, Some("21211"))
+        .await
+        .unwrap();
+    let key = lost.idempotency_key.clone().unwrap();
+    let refused_key = refused.idempotency_key.clone().unwrap();
+
+    let reconcile = |channel: ChannelId, key: String| async move {
+        store
+            .reconcile_outbound(channel, &key, "SMlate1", MessageStatus::Delivered, t0)
+            .await
+            .unwrap()
+    };
+    assert!(
+        !reconcile(other_channel.id, key.clone()).await,
+        "another channel"
+    );
+    assert!(
+        !reconcile(channel.id, refused_key).await,
+        "a refused send stays refused"
+    );
+    assert!(reconcile(channel.id, key.clone()).await);
+    let found = message_in(store, &conversation, lost.id).await;
+    assert_eq!(found.status, MessageStatus::Delivered);
+    assert_eq!(found.provider_message_id.as_deref(), Some("SMlate1"));
+    assert_eq!(found.error_code, None);
+    assert!(!reconcile(channel.id, key).await, "only once");
+    assert_eq!(
+        message_in(store, &conversation, refused.id).await.status,
+        MessageStatus::Failed
+    );
+}
+
+/// Reads that find without creating: a conversation by (lead, channel), a page's leads by id.
+pub async fn lookups_find_without_creating(store: &dyn Store) {
+    let (account, channel) = messaging_account(store, "lookups").await;
+    let (other, other_channel) = messaging_account(store, "lookups-other").await;
+    let a = store
+        .upsert_lead(account.id, &phone("+15125550261"), LeadInput::default())
+        .await
+        .unwrap();
+    let (b, conversation) = conversation_with(store, &channel, &phone("+15125550262")).await;
+    let (stranger, _) = conversation_with(store, &other_channel, &phone("+15125550263")).await;
+
+    assert_eq!(
+        store
+            .find_conversation(account.id, b.id, channel.id)
+            .await
+            .unwrap(),
+        Some(conversation)
+    );
+    assert_eq!(
+        store
+            .find_conversation(account.id, a.id, channel.id)
+            .await
+            .unwrap(),
+        None
+    );
+    assert!(
+        store
+            .list_conversations(account.id, false, false, 10)
+            .await
+            .unwrap()
+            .iter()
+            .all(|c| c.lead_id != a.id),
+        "looking did not create one"
+    );
+    assert_eq!(
+        store
+            .find_conversation(other.id, b.id, channel.id)
+            .await
+            .unwrap(),
+        None
+    );
+
+    let mut found: Vec<LeadId> = store
+        .leads_by_ids(account.id, &[a.id, b.id, stranger.id, LeadId::new()])
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|l| l.id)
+        .collect();
+    found.sort();
+    let mut expected = vec![a.id, b.id];
+    expected.sort();
+    assert_eq!(found, expected, "another account's lead is not returned");
+    assert!(
+        store
+            .leads_by_ids(account.id, &[])
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
 
 /// Jobs: a dedup key collapses enqueues into one waiting job (the later request wins); claims
@@ -4147,6 +4509,131 @@ pub async fn settings_round_trip_audited_and_scoped(store: &dyn Store) {
     assert_eq!(store.get_setting(a.id, "compliance").await.unwrap(), None);
 }
 
+pub async fn setting_versions_count_up_per_account_and_key(store: &dyn Store) {
+    let (_, a) = signup(store, "versions-a").await;
+    let (_, b) = signup(store, "versions-b").await;
+    assert!(
+        store
+            .setting_versions(a.id, "assistant", 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let before = store.audit_chain(a.id).await.unwrap().len();
+    for n in 1..=3 {
+        let mut entry = audit(a.id, "assistant.settings");
+        entry.actor = format!("user:{n}");
+        store
+            .put_setting(a.id, "assistant", serde_json::json!({ "n": n }), entry)
+            .await
+            .unwrap();
+    }
+    store
+        .put_setting(
+            a.id,
+            "compliance",
+            serde_json::json!({ "quiet_hours": null }),
+            audit(a.id, "compliance.settings"),
+        )
+        .await
+        .unwrap();
+    store
+        .put_setting(
+            b.id,
+            "assistant",
+            serde_json::json!({ "n": "b" }),
+            audit(b.id, "assistant.settings"),
+        )
+        .await
+        .unwrap();
+
+    let listed = store.setting_versions(a.id, "assistant", 10).await.unwrap();
+    let numbers: Vec<i64> = listed.iter().map(|v| v.version).collect();
+    assert_eq!(numbers, vec![3, 2, 1], "newest first, counting up");
+    assert_eq!(listed[0].actor, "user:3", "the audit actor saved it");
+    assert!(
+        listed
+            .iter()
+            .all(|v| v.value.is_none() && v.key == "assistant")
+    );
+    assert!(listed[0].created_at >= listed[2].created_at);
+    let limited = store.setting_versions(a.id, "assistant", 2).await.unwrap();
+    assert_eq!(
+        limited.iter().map(|v| v.version).collect::<Vec<_>>(),
+        vec![3, 2]
+    );
+    // Each key counts on its own, and so does each account.
+    let compliance = store
+        .setting_versions(a.id, "compliance", 10)
+        .await
+        .unwrap();
+    assert_eq!(compliance.len(), 1);
+    assert_eq!(compliance[0].version, 1);
+    let theirs = store.setting_versions(b.id, "assistant", 10).await.unwrap();
+    assert_eq!(
+        theirs.iter().map(|v| v.version).collect::<Vec<_>>(),
+        vec![1]
+    );
+
+    let second = store
+        .setting_version(a.id, "assistant", 2)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(second.value, Some(serde_json::json!({ "n": 2 })));
+    assert_eq!((second.account_id, second.actor.as_str()), (a.id, "user:2"));
+    assert_eq!(
+        store.setting_version(a.id, "assistant", 4).await.unwrap(),
+        None
+    );
+    // Tenant scope: B's version 1 is B's, and B has no version 2 of A's.
+    let b_first = store
+        .setting_version(b.id, "assistant", 1)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(b_first.value, Some(serde_json::json!({ "n": "b" })));
+    assert_eq!(
+        store.setting_version(b.id, "assistant", 2).await.unwrap(),
+        None
+    );
+    // One version per audited change.
+    let chain = store.audit_chain(a.id).await.unwrap();
+    assert_eq!(chain.len(), before + 4);
+
+    // A write that fails leaves neither a version nor an audit entry behind.
+    let ghost = AccountId::new();
+    assert!(
+        store
+            .put_setting(
+                ghost,
+                "assistant",
+                serde_json::json!({}),
+                audit(ghost, "assistant.settings"),
+            )
+            .await
+            .is_err()
+    );
+    assert!(
+        store
+            .setting_versions(ghost, "assistant", 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(store.audit_chain(ghost).await.unwrap().is_empty());
+
+    // Versions go with the account.
+    store.delete_account(a.id).await.unwrap();
+    assert!(
+        store
+            .setting_versions(a.id, "assistant", 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
 // ---- health ----
 
 pub async fn health_is_ready(store: &dyn Store) {
@@ -4155,5 +4642,315 @@ pub async fn health_is_ready(store: &dyn Store) {
         ["sqlite", "postgres"].contains(&store.backend()),
         "backend() = {}",
         store.backend()
+    );
+}
+
+// ---- analytics ----
+
+use crate::analytics::{AnalyticsQuery, DayActivity, DayBuckets, FirstResponse, Funnel};
+
+/// Midnight UTC `days` days from today's.
+fn utc_midnight(days: i64) -> Timestamp {
+    let today = Timestamp::now().to_zoned(jiff::tz::TimeZone::UTC).date();
+    today
+        .checked_add(jiff::Span::new().days(days))
+        .unwrap()
+        .to_zoned(jiff::tz::TimeZone::UTC)
+        .unwrap()
+        .timestamp()
+}
+
+fn at_hm(midnight: Timestamp, hours: i64, mins: i64) -> Timestamp {
+    midnight + SignedDuration::from_hours(hours) + minutes(mins)
+}
+
+/// A reply handed to the provider at `sent_at`, then (optionally) a delivery callback.
+async fn sent_reply(
+    store: &dyn Store,
+    conversation: &Conversation,
+    segments: i32,
+    sent_at: Timestamp,
+    callback: Option<MessageStatus>,
+) -> Message {
+    let mut new = outbound(conversation, Author::Ai, now());
+    new.segments = segments;
+    let message = enqueue(store, new).await;
+    let provider_id = format!("SM{}", unique());
+    store
+        .mark_sent(message.id, &provider_id, MessageStatus::Sent, sent_at, None)
+        .await
+        .unwrap();
+    if let Some(status) = callback {
+        assert!(
+            store
+                .apply_delivery_status(conversation.channel_id, &provider_id, status, None)
+                .await
+                .unwrap()
+        );
+    }
+    message
+}
+
+fn day(date: jiff::civil::Date, counts: [u64; 5]) -> DayActivity {
+    DayActivity {
+        date,
+        inbound: counts[0],
+        sent: counts[1],
+        delivered: counts[2],
+        failed: counts[3],
+        segments: counts[4],
+    }
+}
+
+fn utc_query(account: AccountId, from: Timestamp, to: Timestamp) -> AnalyticsQuery {
+    AnalyticsQuery {
+        account,
+        from,
+        to,
+        channel: None,
+        days: DayBuckets::utc(),
+    }
+}
+
+pub async fn analytics_counts_days_funnel_and_first_response(store: &dyn Store) {
+    let (a, ch1) = messaging_account(store, "analytics").await;
+    let ch2 = store
+        .create_channel(new_channel(a.id, "analytics-2"))
+        .await
+        .unwrap();
+    let (d1, d2, today) = (utc_midnight(-2), utc_midnight(-1), utc_midnight(0));
+    let (from, to) = (utc_midnight(-3), utc_midnight(1));
+    let get = |raw: &str| phone(raw);
+
+    // L1 answered in 2 min, replied, qualified. L2 answered in 10 min (2 segments, undelivered),
+    // booked. L3 on the second channel, answered in 30 min. L4's reply failed before sending and
+    // it was handed off. L5 got no reply and opted out. L6 started before the range.
+    let (_, l1, c1) = receive(
+        store,
+        inbound(&ch1, &get("+15125550201"), "hi", at_hm(d1, 10, 0)),
+    )
+    .await;
+    sent_reply(
+        store,
+        &c1,
+        1,
+        at_hm(d1, 10, 2),
+        Some(MessageStatus::Delivered),
+    )
+    .await;
+    receive(
+        store,
+        inbound(&ch1, &get("+15125550201"), "yes", at_hm(d1, 10, 5)),
+    )
+    .await;
+    store
+        .update_lead_fields(a.id, l1.id, Some("qualified"), None)
+        .await
+        .unwrap();
+    let (_, l2, c2) = receive(
+        store,
+        inbound(&ch1, &get("+15125550202"), "hi", at_hm(d1, 11, 0)),
+    )
+    .await;
+    sent_reply(
+        store,
+        &c2,
+        2,
+        at_hm(d1, 11, 10),
+        Some(MessageStatus::Undelivered),
+    )
+    .await;
+    store
+        .update_lead_fields(a.id, l2.id, Some("booked"), None)
+        .await
+        .unwrap();
+    let (_, _, c3) = receive(
+        store,
+        inbound(&ch2, &get("+15125550203"), "hi", at_hm(d2, 9, 0)),
+    )
+    .await;
+    sent_reply(store, &c3, 1, at_hm(d2, 9, 30), None).await;
+    let (_, _, c4) = receive(
+        store,
+        inbound(&ch1, &get("+15125550204"), "hi", at_hm(d2, 12, 0)),
+    )
+    .await;
+    let failed = enqueue(store, outbound(&c4, Author::Ai, now())).await;
+    store
+        .finish_outbound(failed.id, MessageStatus::Failed, None, Some("30007"))
+        .await
+        .unwrap();
+    store.set_needs_attention(a.id, c4.id, true).await.unwrap();
+    receive(
+        store,
+        inbound(&ch1, &get("+15125550205"), "stop", at_hm(d2, 13, 0)),
+    )
+    .await;
+    let opt_out = |number: &str, at: Timestamp| NewComplianceEvent {
+        id: EventId::new(),
+        account_id: a.id,
+        phone: get(number),
+        kind: ComplianceEventKind::OptOut,
+        source: "keyword".to_owned(),
+        details: serde_json::json!({}),
+        at,
+    };
+    store
+        .append_compliance_event(opt_out("+15125550205", at_hm(d2, 13, 1)))
+        .await
+        .unwrap();
+    receive(
+        store,
+        inbound(&ch1, &get("+15125550206"), "old", from - minutes(60 * 24)),
+    )
+    .await;
+    receive(
+        store,
+        inbound(&ch1, &get("+15125550206"), "again", at_hm(d1, 14, 0)),
+    )
+    .await;
+    store
+        .append_compliance_event(opt_out("+15125550206", from - minutes(60)))
+        .await
+        .unwrap();
+
+    let report = store
+        .analytics_report(&utc_query(a.id, from, to))
+        .await
+        .unwrap();
+    let date = |t: Timestamp| t.to_zoned(jiff::tz::TimeZone::UTC).date();
+    assert_eq!(
+        report.days,
+        vec![
+            day(date(d1), [4, 2, 1, 1, 3]),
+            day(date(d2), [3, 1, 0, 0, 1]),
+            day(date(today), [0, 0, 0, 1, 0]),
+        ]
+    );
+    assert_eq!(
+        report.funnel,
+        Funnel {
+            new: 6,
+            contacted: 3,
+            replied: 2,
+            qualified: 2,
+            booked: 1
+        }
+    );
+    assert_eq!(
+        report.first_response,
+        FirstResponse {
+            answered: 3,
+            unanswered: 2,
+            median: Some(minutes(10))
+        }
+    );
+    assert_eq!(report.leads_messaged, 3);
+    assert_eq!(
+        report.opt_outs, 1,
+        "the earlier opt-out is outside the range"
+    );
+    assert_eq!(report.handoffs, 1);
+
+    // One channel: only its conversations, leads and messages.
+    let mut on_ch2 = utc_query(a.id, from, to);
+    on_ch2.channel = Some(ch2.id);
+    let report = store.analytics_report(&on_ch2).await.unwrap();
+    assert_eq!(report.days, vec![day(date(d2), [1, 1, 0, 0, 1])]);
+    assert_eq!(
+        report.funnel,
+        Funnel {
+            new: 1,
+            contacted: 1,
+            replied: 0,
+            qualified: 0,
+            booked: 0
+        }
+    );
+    assert_eq!(
+        report.first_response,
+        FirstResponse {
+            answered: 1,
+            unanswered: 0,
+            median: Some(minutes(30))
+        }
+    );
+    assert_eq!(
+        (report.leads_messaged, report.opt_outs, report.handoffs),
+        (1, 0, 0)
+    );
+
+    // A range that ends before the second day sees only the first.
+    let report = store
+        .analytics_report(&utc_query(a.id, from, d2))
+        .await
+        .unwrap();
+    assert_eq!(report.days, vec![day(date(d1), [4, 2, 1, 1, 3])]);
+    assert_eq!(
+        report.funnel,
+        Funnel::default(),
+        "the leads were created today"
+    );
+
+    // Another account sees none of it, even when it names this account's channel.
+    let (b, _) = messaging_account(store, "analytics-other").await;
+    let mut theirs = utc_query(b.id, from, to);
+    theirs.channel = Some(ch1.id);
+    let report = store.analytics_report(&theirs).await.unwrap();
+    assert_eq!(report, crate::analytics::AnalyticsReport::default());
+    let report = store
+        .analytics_report(&utc_query(b.id, from, to))
+        .await
+        .unwrap();
+    assert_eq!(report, crate::analytics::AnalyticsReport::default());
+}
+
+pub async fn analytics_days_follow_the_account_zone(store: &dyn Store) {
+    let (a, ch) = messaging_account(store, "analytics-zone").await;
+    // Chicago moved from -06:00 to -05:00 at 2024-03-10 08:00 UTC.
+    for (n, at) in [
+        "2024-03-10T05:30:00Z", // Mar 9, 23:30 CST
+        "2024-03-10T06:30:00Z", // Mar 10, 00:30 CST
+        "2024-03-11T04:30:00Z", // Mar 10, 23:30 CDT
+        "2024-03-11T05:30:00Z", // Mar 11, 00:30 CDT (a fixed -06:00 would say Mar 10)
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let from = phone(&format!("+1512555030{n}"));
+        receive(store, inbound(&ch, &from, "hi", at.parse().unwrap())).await;
+    }
+    let zone = jiff::tz::TimeZone::get("America/Chicago").unwrap();
+    let from: Timestamp = "2024-03-09T06:00:00Z".parse().unwrap();
+    let to: Timestamp = "2024-03-12T05:00:00Z".parse().unwrap();
+    let query = AnalyticsQuery {
+        account: a.id,
+        from,
+        to,
+        channel: None,
+        days: DayBuckets::for_zone(&zone, from, to),
+    };
+    let inbound_by_day = |days: Vec<DayActivity>| {
+        days.into_iter()
+            .map(|d| (d.date.to_string(), d.inbound))
+            .collect::<Vec<_>>()
+    };
+    let report = store.analytics_report(&query).await.unwrap();
+    assert_eq!(
+        inbound_by_day(report.days),
+        vec![
+            ("2024-03-09".to_owned(), 1),
+            ("2024-03-10".to_owned(), 2),
+            ("2024-03-11".to_owned(), 1),
+        ]
+    );
+    assert_eq!(report.first_response.unanswered, 4);
+    let report = store
+        .analytics_report(&utc_query(a.id, from, to))
+        .await
+        .unwrap();
+    assert_eq!(
+        inbound_by_day(report.days),
+        vec![("2024-03-10".to_owned(), 2), ("2024-03-11".to_owned(), 2)]
     );
 }

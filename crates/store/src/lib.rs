@@ -10,17 +10,21 @@
 //!   transaction, so a change and its audit record land together or not at all.
 //! - Tokens (sessions, invitations, API keys, password resets) are stored only as SHA-256 hashes.
 
+pub mod analytics;
 pub mod error;
 pub mod messaging;
 pub mod records;
 pub mod traits;
+pub mod turns;
 
 #[cfg(feature = "contract-tests")]
 pub mod contract;
 
+pub use analytics::*;
 pub use error::StoreError;
 pub use messaging::*;
 pub use records::*;
 pub use traits::*;
+pub use turns::*;
 
 pub type StoreResult<T> = Result<T, StoreError>;

@@ -212,6 +212,10 @@ pub struct Message {
     pub sent_at: Option<Timestamp>,
 }
 
+/// The error code of a send whose outcome is unknown (the provider may have it): never resent
+/// automatically, and reconciled when the provider's status callback names its key.
+pub const OUTCOME_UNKNOWN: &str = "outcome_unknown";
+
 #[derive(Clone, Debug)]
 pub struct NewInbound {
     pub id: MessageId,
@@ -222,6 +226,20 @@ pub struct NewInbound {
     pub media: serde_json::Value,
     pub provider_message_id: String,
     pub received_at: Timestamp,
+    /// When set, the same transaction that stores a new message withdraws the conversation's
+    /// unsent AI replies and (re)schedules its reply job, unless the AI is paused there: an
+    /// ordinary message is then handled in one round of writes.
+    pub schedule_reply: Option<ScheduledReply>,
+}
+
+/// The debounced reply job scheduled with an inbound message. Its dedup key is
+/// `"{kind}:{conversation id}"` and its payload `{"conversation_id": …}`, so every bubble of a
+/// burst moves the same job back.
+#[derive(Clone, Debug)]
+pub struct ScheduledReply {
+    pub job_id: JobId,
+    pub kind: String,
+    pub run_at: Timestamp,
 }
 
 /// The result of storing an inbound message.
@@ -317,6 +335,9 @@ pub trait LeadStore: Send + Sync {
         input: LeadInput,
     ) -> StoreResult<Lead>;
     async fn get_lead(&self, account: AccountId, id: LeadId) -> StoreResult<Lead>;
+    /// The account's leads among `ids`, in no particular order; unknown ids are skipped (a
+    /// page of conversations loads its leads in one query).
+    async fn leads_by_ids(&self, account: AccountId, ids: &[LeadId]) -> StoreResult<Vec<Lead>>;
     async fn find_lead_by_phone(
         &self,
         account: AccountId,
@@ -348,6 +369,13 @@ pub trait ConversationStore: Send + Sync {
         account: AccountId,
         id: ConversationId,
     ) -> StoreResult<Conversation>;
+    /// The conversation for (lead, channel), if there is one (a read never creates it).
+    async fn find_conversation(
+        &self,
+        account: AccountId,
+        lead: LeadId,
+        channel: ChannelId,
+    ) -> StoreResult<Option<Conversation>>;
     /// The conversation for (lead, channel), created if missing.
     async fn conversation_for(
         &self,
@@ -440,6 +468,17 @@ pub trait MessageStore: Send + Sync {
         status: MessageStatus,
         error_code: Option<&str>,
     ) -> StoreResult<bool>;
+    /// Matches a status callback to a send whose answer was lost ([`OUTCOME_UNKNOWN`]) by the
+    /// idempotency key the provider echoes: the message takes the provider's id and the status.
+    /// Returns whether such a message was found.
+    async fn reconcile_outbound(
+        &self,
+        channel: ChannelId,
+        idempotency_key: &str,
+        provider_message_id: &str,
+        status: MessageStatus,
+        at: Timestamp,
+    ) -> StoreResult<bool>;
     /// Marks the conversation's unsent automated replies `superseded` (a newer inbound message
     /// arrived); returns how many.
     async fn supersede_pending_ai(
@@ -465,6 +504,10 @@ pub trait JobStore: Send + Sync {
     /// Adds a job, or, when an uncompleted job of the account has the same dedup key, moves it to
     /// the new `run_at` and payload (debounce).
     async fn enqueue_job(&self, job: NewJob) -> StoreResult<Job>;
+    /// Adds jobs without dedup keys in one statement: the cheap, durable way to accept a burst
+    /// of work (webhooks arriving together). A job with a dedup key is refused with `Conflict`:
+    /// those go through `enqueue_job`.
+    async fn append_jobs(&self, jobs: &[NewJob]) -> StoreResult<()>;
     /// Claims up to `limit` due jobs of the given kinds with a lease.
     async fn claim_jobs(
         &self,

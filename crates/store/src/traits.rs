@@ -1,6 +1,7 @@
 //! Capability traits. Each is small and says what one part of the application may do.
 
 use crate::StoreResult;
+use crate::analytics::AnalyticsStore;
 use crate::messaging::{ChannelStore, ConversationStore, JobStore, LeadStore, MessageStore};
 use crate::records::*;
 use async_trait::async_trait;
@@ -227,8 +228,21 @@ pub trait ComplianceStore: Send + Sync {
     async fn suppression_list(&self, account: AccountId) -> StoreResult<Vec<E164Phone>>;
 }
 
+/// One saved state of a settings document. Versions count up from 1 per (account, key).
+#[derive(Clone, Debug, PartialEq)]
+pub struct SettingVersion {
+    pub account_id: AccountId,
+    pub key: String,
+    pub version: i64,
+    /// Who saved it: the audit actor (`user:…`, `api_key:…`) or `system`.
+    pub actor: String,
+    pub created_at: Timestamp,
+    /// The document; `None` in listings, which leave it out to stay small.
+    pub value: Option<serde_json::Value>,
+}
+
 /// Per-account settings documents (compliance settings, later AI settings), each a JSON value
-/// under a key. Every change is audited in the same transaction.
+/// under a key. Every change is audited and kept as a new version in the same transaction.
 #[async_trait]
 pub trait SettingsStore: Send + Sync {
     async fn get_setting(
@@ -243,6 +257,20 @@ pub trait SettingsStore: Send + Sync {
         value: serde_json::Value,
         audit: NewAudit,
     ) -> StoreResult<()>;
+    /// The newest `limit` versions of a document, newest first, without their values.
+    async fn setting_versions(
+        &self,
+        account: AccountId,
+        key: &str,
+        limit: u32,
+    ) -> StoreResult<Vec<SettingVersion>>;
+    /// One version with its value; `None` when the account has no such version.
+    async fn setting_version(
+        &self,
+        account: AccountId,
+        key: &str,
+        version: i64,
+    ) -> StoreResult<Option<SettingVersion>>;
 }
 
 /// Readiness: the database answers and its migrations are applied.
@@ -276,6 +304,8 @@ pub trait Store:
     + ConversationStore
     + MessageStore
     + JobStore
+    + AnalyticsStore
+    + crate::turns::TurnStore
     + HealthStore
     + 'static
 {
@@ -299,6 +329,8 @@ impl<T> Store for T where
         + ConversationStore
         + MessageStore
         + JobStore
+        + AnalyticsStore
+        + crate::turns::TurnStore
         + HealthStore
         + 'static
 {

@@ -616,16 +616,24 @@ async fn summarise(
     channels: &HashMap<ChannelId, Channel>,
 ) -> Result<ConversationSummary, AppError> {
     let lead = state.store.get_lead(account, conversation.lead_id).await?;
+    Ok(with_channel(conversation, lead, channels))
+}
+
+fn with_channel(
+    conversation: Conversation,
+    lead: Lead,
+    channels: &HashMap<ChannelId, Channel>,
+) -> ConversationSummary {
     let (channel_name, channel_provider) = channels
         .get(&conversation.channel_id)
         .map(|c| (c.name.clone(), c.provider.clone()))
         .unwrap_or_default();
-    Ok(ConversationSummary {
+    ConversationSummary {
         conversation,
         lead,
         channel_name,
         channel_provider,
-    })
+    }
 }
 
 async fn channels_by_id(
@@ -654,9 +662,22 @@ pub async fn list_conversations(
         .store
         .list_conversations(account, unread_only, attention_only, limit)
         .await?;
+    // One query for the page's leads, not one per conversation.
+    let ids: Vec<_> = conversations.iter().map(|c| c.lead_id).collect();
+    let leads: HashMap<_, _> = state
+        .store
+        .leads_by_ids(account, &ids)
+        .await?
+        .into_iter()
+        .map(|l| (l.id, l))
+        .collect();
     let mut out = Vec::with_capacity(conversations.len());
-    for c in conversations {
-        out.push(summarise(state, account, c, &channels).await?);
+    for conversation in conversations {
+        // A lead has one conversation per channel; a lead deleted between the reads is skipped.
+        let Some(lead) = leads.get(&conversation.lead_id).cloned() else {
+            continue;
+        };
+        out.push(with_channel(conversation, lead, &channels));
     }
     Ok(out)
 }
@@ -829,13 +850,11 @@ pub async fn sandbox_thread(
     let Some(lead) = state.store.find_lead_by_phone(account, lead).await? else {
         return Ok(None);
     };
-    // Looked up rather than `conversation_for`, which would create an empty one on a read.
+    // Found rather than `conversation_for`, which would create an empty one on a read.
     let found = state
         .store
-        .list_conversations(account, false, false, 500)
-        .await?
-        .into_iter()
-        .find(|c| c.lead_id == lead.id && c.channel_id == channel.id);
+        .find_conversation(account, lead.id, channel.id)
+        .await?;
     let Some(conversation) = found else {
         return Ok(None);
     };

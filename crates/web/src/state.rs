@@ -3,7 +3,7 @@
 use crate::mail::Mailer;
 use jiff::SignedDuration;
 use leadline_app::SecretsService;
-use leadline_engine::playbook::PlaybookReplies;
+use leadline_engine::assistant::AssistantReplies;
 use leadline_engine::providers::ProviderFactory;
 use leadline_engine::{Engine, EngineConfig};
 use leadline_providers::messaging::sandbox::SandboxProvider;
@@ -96,6 +96,8 @@ pub struct AppState {
     pub http: reqwest::Client,
     /// The message pipeline: webhooks, the sandbox and manual replies all go through it.
     pub engine: Arc<Engine>,
+    /// Recently routed webhook tokens with their channel and signing secret.
+    pub webhook_routes: Arc<crate::webhooks::RouteCache>,
 }
 
 impl AppState {
@@ -113,7 +115,7 @@ impl AppState {
         let engine = Arc::new(Engine::new(
             store.clone(),
             ProviderFactory::new(secrets.clone(), Arc::new(SandboxProvider::new())),
-            Arc::new(PlaybookReplies::new(store.clone())),
+            Arc::new(AssistantReplies::new(store.clone(), secrets.clone())),
             config.engine_config(),
         ));
         Self {
@@ -123,6 +125,7 @@ impl AppState {
             mailer,
             http,
             engine,
+            webhook_routes: Arc::default(),
         }
     }
 

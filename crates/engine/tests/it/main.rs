@@ -3,6 +3,8 @@
 //! instant it runs at, so quiet hours and debounce are tested without sleeping.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod models;
+
 use jiff::{SignedDuration, Timestamp};
 use leadline_app::{KeyRing, MasterKey, SecretsService};
 use leadline_domain::ids::ChannelId;
@@ -423,6 +425,62 @@ async fn a_provider_500_then_201_gives_exactly_one_delivery() {
     assert!(r.mock.duplicates().is_empty());
     let out = Rig::outbound(&r.thread().await)[0].clone();
     assert_eq!((out.status, out.attempts), (MessageStatus::Sent, 2));
+}
+
+/// A send whose answer was lost is never resent; Twilio's status callback, tagged with the
+/// message's key, later confirms it and the row takes the provider's id and status.
+#[tokio::test]
+async fn a_send_of_unknown_outcome_is_reconciled_by_its_tagged_status_callback() {
+    let r = rig().await;
+    let t = noon();
+    r.mock.fail_next(1, Scripted::BadGateway);
+    r.text_in("Hi", &sid(1), t).await;
+    r.work(secs(t, 5)).await;
+    r.work(secs(t, 600)).await;
+    let out = Rig::outbound(&r.thread().await)[0].clone();
+    assert_eq!(out.status, MessageStatus::Failed);
+    assert_eq!(
+        out.error_code.as_deref(),
+        Some(leadline_store::OUTCOME_UNKNOWN)
+    );
+    assert!(r.mock.messages().is_empty(), "never resent automatically");
+
+    // The StatusCallback we gave Twilio carries the key; Twilio reports on it.
+    let sent = r.mock.requests().last().unwrap().clone();
+    let form: Vec<(String, String)> = url::form_urlencoded::parse(&sent.body)
+        .into_owned()
+        .collect();
+    let callback_url: url::Url = form
+        .iter()
+        .find(|(k, _)| k == "StatusCallback")
+        .map(|(_, v)| v.parse().unwrap())
+        .unwrap();
+    assert!(callback_url.query().unwrap().contains("leadline_key="));
+    let cb = StatusCallback {
+        message_sid: "SMfound0000000000000000000000001".into(),
+        account_sid: SID.into(),
+        from: OUR_NUMBER.into(),
+        to: LEAD.into(),
+        status: "delivered".into(),
+        error_code: None,
+    };
+    let request = status_request(&callback_url, TOKEN, &cb);
+    let hooks = TwilioWebhooks;
+    hooks.verify(&request, &SecretString::from(TOKEN)).unwrap();
+    let event = hooks.parse(&request).unwrap();
+    let result = r
+        .engine
+        .handle_inbound(&r.channel, event, secs(t, 700))
+        .await
+        .unwrap();
+    assert_eq!(result, InboundResult::StatusApplied { changed: true });
+    let out = Rig::outbound(&r.thread().await)[0].clone();
+    assert_eq!(out.status, MessageStatus::Delivered);
+    assert_eq!(
+        out.provider_message_id.as_deref(),
+        Some("SMfound0000000000000000000000001")
+    );
+    assert_eq!(out.error_code, None);
 }
 
 #[tokio::test]
@@ -972,17 +1030,16 @@ async fn the_playbook_qualifies_an_insurance_lead_through_the_pipeline() {
         .update_profile(r.account, profile, audit)
         .await
         .unwrap();
+    let secrets = Arc::new(SecretsService::new(
+        r.db.store.clone(),
+        KeyRing::from_keys(vec![MasterKey::generate()]),
+    ));
     let playbook = Engine::new(
         r.db.store.clone(),
-        ProviderFactory::new(
-            Arc::new(SecretsService::new(
-                r.db.store.clone(),
-                KeyRing::from_keys(vec![MasterKey::generate()]),
-            )),
-            Arc::new(SandboxProvider::new()),
-        ),
-        Arc::new(leadline_engine::playbook::PlaybookReplies::new(
+        ProviderFactory::new(secrets.clone(), Arc::new(SandboxProvider::new())),
+        Arc::new(leadline_engine::assistant::AssistantReplies::new(
             r.db.store.clone(),
+            secrets,
         )),
         EngineConfig {
             debounce: SignedDuration::from_secs(4),

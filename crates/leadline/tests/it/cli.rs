@@ -571,6 +571,93 @@ fn simulate_refuses_a_bad_script_naming_the_line() {
     assert_eq!(out.status.code(), Some(2));
 }
 
+/// `--engine openai` through the real pipeline against the OpenAI mock: the model's extraction
+/// lands on the lead; bad engine flags are refused naming the flag.
+#[test]
+fn simulate_runs_a_model_engine_against_its_server() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let mock = rt.block_on(async {
+        leadline_providers::mock::openai::OpenAiMock::start()
+            .await
+            .unwrap()
+            .with_key("sk-sim")
+    });
+    mock.set_responder(|body| {
+        let text = body["messages"].to_string();
+        let id = text
+            .rsplit("lead_message id=\\\"")
+            .next()
+            .and_then(|rest| rest.split('\\').next())
+            .unwrap_or_default()
+            .to_owned();
+        let fields = if text.contains("I'm 42") {
+            serde_json::json!([{"name": "age", "value": "42", "message_id": id, "confidence": 0.9}])
+        } else {
+            serde_json::json!([])
+        };
+        serde_json::json!({"reply": "Thanks! How old are you?", "fields": fields,
+            "intent": "interested", "score": 50, "reasons": [],
+            "next_action": {"kind": "reply", "at": null, "hand_off_reason": null}})
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("lead.yaml");
+    std::fs::write(&path, SCRIPT).unwrap();
+    let base = mock.base_url().to_string();
+    let out = leadline()
+        .args(["simulate", "--script", path.to_str().unwrap(), "--json"])
+        .args([
+            "--engine",
+            "openai",
+            "--model",
+            "gpt-sim",
+            "--model-url",
+            &base,
+        ])
+        .env("LEADLINE_MODEL_API_KEY", "sk-sim")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["lead"]["fields"]["age"], 42, "{v}");
+    assert_eq!(v["lead"]["opted_out"], true);
+    assert!(!mock.requests().is_empty());
+    let replies: Vec<&str> = v["transcript"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|l| l["from"] == "assistant")
+        .map(|l| l["text"].as_str().unwrap())
+        .collect();
+    assert!(replies[0].contains("How old are you?"), "{v}");
+
+    for (args, flag) in [
+        (vec!["--engine", "gpt"], "--engine"),
+        (
+            vec!["--engine", "anthropic", "--model", "claude"],
+            "--model-api-key",
+        ),
+        (
+            vec!["--engine", "openai-compatible", "--model", "llama"],
+            "--model-url",
+        ),
+    ] {
+        let out = leadline()
+            .arg("simulate")
+            .args(&args)
+            .env_remove("LEADLINE_MODEL_API_KEY")
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(flag), "{args:?}: {err}");
+    }
+    drop(rt);
+}
+
 #[test]
 fn simulate_from_standard_input_is_a_terminal_sandbox() {
     use std::io::Write;

@@ -51,6 +51,11 @@ contract_tests!(
     outbound_sent_reschedule_finish,
     delivery_status_only_moves_forward,
     supersede_touches_only_waiting_ai_replies,
+    inbound_with_scheduled_reply_is_one_write,
+    append_jobs_adds_all_or_nothing,
+    turns_record_lead_changes_and_count_tokens,
+    lookups_find_without_creating,
+    unknown_outcome_sends_reconcile_by_key,
     sent_to_phone_since_counts_accepted_sends,
     jobs_debounce_claim_retry,
     job_completed_while_rearmed_runs_again,
@@ -58,7 +63,10 @@ contract_tests!(
     messaging_tenant_isolation,
     account_deletion_removes_messaging_rows,
     settings_round_trip_audited_and_scoped,
+    setting_versions_count_up_per_account_and_key,
     health_is_ready,
+    analytics_counts_days_funnel_and_first_response,
+    analytics_days_follow_the_account_zone,
 );
 
 #[test]

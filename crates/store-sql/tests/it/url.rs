@@ -122,7 +122,10 @@ async fn connect_creates_and_migrates_a_sqlite_file_and_migrate_is_idempotent() 
         vec![
             "1 foundation".to_owned(),
             "2 messaging".to_owned(),
-            "3 settings".to_owned()
+            "3 settings".to_owned(),
+            "4 analytics".to_owned(),
+            "5 setting versions".to_owned(),
+            "6 turns".to_owned(),
         ]
     );
     assert!(

@@ -1,6 +1,7 @@
 //! Account pages: the overview, the business profile, password change, switching and creating
 //! accounts, deleting an account, and the audit log.
 
+use super::onboarding::{Checklist, Progress};
 use super::{Chrome, FormState, NoticeQuery, PageError, PageResult, render, render_status};
 use crate::auth::{AccountCtx, SignedIn, clear_session_cookie};
 use crate::csrf::CsrfToken;
@@ -23,8 +24,8 @@ struct HomePage {
     members: usize,
     keys: usize,
     status: String,
-    has_sandbox: bool,
-    has_provider: bool,
+    /// The onboarding checklist, shown until every step is done.
+    checklist: Checklist,
 }
 
 pub async fn home(
@@ -41,10 +42,9 @@ pub async fn home(
         .iter()
         .filter(|k| k.revoked_at.is_none())
         .count();
-    let channels = state.store.list_channels(ctx.account.id).await?;
+    let progress = Progress::load(&state, ctx.account.id, &ctx.account.profile).await?;
     Ok(render(&HomePage {
-        has_sandbox: channels.iter().any(|c| c.provider == "sandbox"),
-        has_provider: channels.iter().any(|c| c.provider != "sandbox"),
+        checklist: Checklist::new(&progress),
         chrome: Chrome::new(&ctx, &csrf, "home", q.notice.as_deref()),
         profile: ctx.account.profile.clone(),
         members,
@@ -251,7 +251,8 @@ pub async fn new_account_submit(
         .store
         .set_session_account(signed_in.session.id, account.id)
         .await?;
-    Ok(Redirect::to("/app?notice=account_created").into_response())
+    // A new account starts on the guided setup, like a new sign-up.
+    Ok(Redirect::to("/onboarding?notice=account_created").into_response())
 }
 
 #[derive(serde::Deserialize)]

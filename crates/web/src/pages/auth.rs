@@ -61,7 +61,8 @@ pub async fn signup_submit(
     match services::sign_up(&state, &input).await {
         Ok((user, account)) => {
             let cookie = start_session(&state, user.id, Some(account.id)).await?;
-            Ok(redirect_with_cookie("/app?notice=welcome", cookie))
+            // A new account starts on the guided setup; it can be left and resumed any time.
+            Ok(redirect_with_cookie("/onboarding?notice=welcome", cookie))
         }
         Err(e) if e.status.is_client_error() => {
             let form = FormState::with_values([

@@ -4,10 +4,13 @@
 
 mod account;
 mod admin;
+pub(crate) mod analytics;
+pub(crate) mod assistant;
 mod auth;
 mod compliance;
 mod leads;
 mod messaging;
+mod onboarding;
 mod team;
 
 use crate::auth::AccountCtx;
@@ -43,6 +46,16 @@ pub fn router(_state: AppState) -> Router<AppState> {
         .route("/auth/google/start", get(crate::oidc::start))
         .route("/auth/google/callback", get(crate::oidc::callback))
         .route("/app", get(account::home))
+        .route("/onboarding", get(onboarding::page))
+        .route("/onboarding/profile", post(onboarding::profile_submit))
+        .route("/onboarding/industry", post(onboarding::industry_submit))
+        .route("/onboarding/sandbox", post(onboarding::sandbox_submit))
+        .route(
+            "/onboarding/quiet-hours",
+            post(onboarding::quiet_hours_submit),
+        )
+        .route("/onboarding/simulator", post(onboarding::simulator_submit))
+        .route("/onboarding/live", post(onboarding::live_submit))
         .route(
             "/app/profile",
             get(account::profile_page).post(account::profile_submit),
@@ -101,6 +114,8 @@ pub fn router(_state: AppState) -> Router<AppState> {
         .route("/app/sandbox/messages", get(messaging::sandbox_messages))
         .route("/app/sandbox/send", post(messaging::sandbox_send))
         .route("/app/sandbox/create", post(messaging::sandbox_create))
+        .route("/app/analytics", get(analytics::page))
+        .route("/app/analytics.csv", get(analytics::csv))
         .route("/app/leads", get(leads::leads_page))
         .route(
             "/app/leads/import",
@@ -127,6 +142,47 @@ pub fn router(_state: AppState) -> Router<AppState> {
         .route(
             "/app/leads/{id}/delete",
             get(leads::delete_page).post(leads::delete_submit),
+        )
+        .route(
+            "/app/assistant",
+            get(assistant::personality_page).post(assistant::personality_submit),
+        )
+        .route(
+            "/app/assistant/strategy",
+            get(assistant::strategy_page).post(assistant::strategy_submit),
+        )
+        .route(
+            "/app/assistant/guardrails",
+            get(assistant::guardrails_page).post(assistant::guardrails_submit),
+        )
+        .route(
+            "/app/assistant/schema",
+            get(assistant::schema_page).post(assistant::schema_submit),
+        )
+        .route(
+            "/app/assistant/knowledge",
+            get(assistant::knowledge_page).post(assistant::knowledge_submit),
+        )
+        .route(
+            "/app/assistant/knowledge/documents",
+            post(assistant::document_submit),
+        )
+        .route(
+            "/app/assistant/model",
+            get(assistant::model_page).post(assistant::model_submit),
+        )
+        .route(
+            "/app/assistant/model/key/remove",
+            post(assistant::model_key_remove),
+        )
+        .route("/app/assistant/versions", get(assistant::versions_page))
+        .route(
+            "/app/assistant/versions/{version}",
+            get(assistant::version_page),
+        )
+        .route(
+            "/app/assistant/versions/{version}/restore",
+            post(assistant::version_restore),
         )
         .route("/admin", get(admin::accounts_page))
 }
@@ -313,6 +369,12 @@ fn notice_text(code: &str) -> Option<&'static str> {
         "handed_back" => "Handed back. The assistant answers this conversation again.",
         "lead_saved" => "Lead saved.",
         "lead_deleted" => "Lead deleted, with its conversations.",
+        "industry_saved" => "Industry template saved. Your assistant asks its questions.",
+        "simulator_sent" => "Text sent. The assistant answers in a few seconds.",
+        "live" => "You are live. Your assistant answers leads on your connected numbers.",
+        "assistant_saved" => "Assistant settings saved as a new version.",
+        "assistant_restored" => "Version restored: it is saved as the newest version.",
+        "assistant_key_removed" => "Model API key removed.",
         _ => return None,
     })
 }

@@ -20,7 +20,7 @@ async fn sign_up_lands_on_the_account_with_a_safe_session_cookie() {
         )
         .await;
     assert_eq!(r.status(), 303);
-    assert_eq!(location(&r), "/app?notice=welcome");
+    assert_eq!(location(&r), "/onboarding?notice=welcome");
     let cookie = r
         .headers()
         .get_all("set-cookie")

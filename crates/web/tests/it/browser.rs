@@ -12,7 +12,7 @@ use std::process::{Child, Command, Stdio};
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 const CHROMIUM: &str = "/usr/bin/chromium";
 
-struct Driver {
+pub(crate) struct Driver {
     child: Child,
     port: u16,
     _profile: tempfile::TempDir,
@@ -29,7 +29,7 @@ fn required() -> bool {
     std::env::var("LEADLINE_BROWSER_TESTS").is_ok_and(|v| v == "1")
 }
 
-async fn start_driver() -> Option<Driver> {
+pub(crate) async fn start_driver() -> Option<Driver> {
     if !std::path::Path::new(CHROMEDRIVER).exists() || !std::path::Path::new(CHROMIUM).exists() {
         assert!(
             !required(),
@@ -67,7 +67,7 @@ async fn start_driver() -> Option<Driver> {
     panic!("chromedriver did not start");
 }
 
-async fn connect(driver: &Driver) -> Client {
+pub(crate) async fn connect(driver: &Driver) -> Client {
     let mut caps = serde_json::Map::new();
     caps.insert(
         "goog:chromeOptions".into(),
@@ -89,7 +89,7 @@ async fn connect(driver: &Driver) -> Client {
 }
 
 /// Waits until the browser has navigated to `path` (clicks return before the next page loads).
-async fn wait_path(c: &Client, path: &str) {
+pub(crate) async fn wait_path(c: &Client, path: &str) {
     for _ in 0..100 {
         if c.current_url().await.unwrap().path() == path {
             return;
@@ -102,7 +102,7 @@ async fn wait_path(c: &Client, path: &str) {
     );
 }
 
-async fn fill(c: &Client, css: &str, value: &str) {
+pub(crate) async fn fill(c: &Client, css: &str, value: &str) {
     let el = c
         .find(Locator::Css(css))
         .await
@@ -111,7 +111,7 @@ async fn fill(c: &Client, css: &str, value: &str) {
     el.send_keys(value).await.unwrap();
 }
 
-async fn click(c: &Client, css: &str) {
+pub(crate) async fn click(c: &Client, css: &str) {
     c.wait()
         .at_most(std::time::Duration::from_secs(10))
         .for_element(Locator::Css(css))
@@ -122,7 +122,7 @@ async fn click(c: &Client, css: &str) {
         .unwrap();
 }
 
-async fn text(c: &Client, css: &str) -> String {
+pub(crate) async fn text(c: &Client, css: &str) -> String {
     // Polling pages replace their content; an element found a moment ago may be gone (stale),
     // so look it up again rather than fail.
     let mut last = None;
@@ -189,7 +189,7 @@ async fn a_new_user_signs_up_edits_the_profile_invites_and_uses_an_api_key() {
     );
     fill(&c, "#f-password", PASSWORD).await;
     click(&c, "button[type=submit]").await;
-    wait_path(&c, "/app").await;
+    wait_path(&c, "/onboarding").await;
     assert!(text(&c, ".alert-ok").await.contains("Welcome"));
     shot(&c, "overview").await;
 

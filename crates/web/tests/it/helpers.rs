@@ -353,6 +353,19 @@ pub async fn drive(app: &TestApp, at: jiff::Timestamp) {
     }
 }
 
+/// Finishes the webhook events accepted so far (a 2xx means stored as a job; the worker turns
+/// it into messages), without answering anything.
+pub async fn settle(app: &TestApp) {
+    while app
+        .state
+        .engine
+        .run_ingest_once(jiff::Timestamp::now())
+        .await
+        .unwrap()
+        > 0
+    {}
+}
+
 /// Posts a provider webhook to the URL it was signed for, byte for byte.
 pub async fn post_webhook(
     req: &leadline_providers::messaging::WebhookRequest,

@@ -59,6 +59,18 @@ async fn every_route_answers_404_for_another_accounts_ids() {
     let a_import = location(&r);
     crate::leads::run_import(&a, &a_import, &[("col_0", "phone"), ("col_1", "name")]).await;
 
+    // A's assistant settings, so A has version 1 of them.
+    let r = a
+        .post_form(
+            "/app/assistant/guardrails",
+            &[
+                ("guardrails.ai_disclosure", "An automated assistant."),
+                ("guardrails.disclosure", "first_message"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), 303);
+
     let b = app.signed_up("Account B", "b@example.com").await;
     let b_api = Api::new(&app, &api_key(&b, "b-key", "owner").await);
 
@@ -105,6 +117,7 @@ async fn every_route_answers_404_for_another_accounts_ids() {
         a_import.clone(),
         format!("{a_import}/errors.csv"),
         format!("{a_import}/progress"),
+        "/app/assistant/versions/1".to_owned(),
     ] {
         let r = b.get(&path).await;
         assert_eq!(r.status(), 404, "GET {path} with B's session");
@@ -122,6 +135,7 @@ async fn every_route_answers_404_for_another_accounts_ids() {
         (Method::DELETE, format!("/api-keys/{a_key_id}"), None),
         (Method::GET, format!("/conversations/{a_conv}"), None),
         (Method::GET, format!("/leads/{a_lead}"), None),
+        (Method::GET, "/assistant/versions/1".to_owned(), None),
         (
             Method::PATCH,
             format!("/leads/{a_lead}"),

@@ -3,7 +3,9 @@
 //! mailer that captures messages, then drives it over HTTP like a browser or API client would.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod analytics;
 mod api;
+mod assistant;
 mod auth;
 mod browser;
 mod compliance;
@@ -13,6 +15,7 @@ mod isolation;
 mod leads;
 mod mail;
 mod oidc;
+mod onboarding;
 mod ops;
 mod secrets;
 mod team;

@@ -36,7 +36,9 @@ async fn twilio_channel(app: &TestApp, mock: &TwilioMock) -> (Browser, String) {
     (b, token)
 }
 
+/// Every stored message, once the worker has finished what the webhooks accepted.
 async fn messages(app: &TestApp) -> Vec<leadline_store::Message> {
+    settle(app).await;
     let account = account_of(app, "dana@example.com").await;
     let mut all = Vec::new();
     for c in app
@@ -117,6 +119,73 @@ async fn a_signed_twilio_webhook_is_stored_once_answered_and_tracked_to_delivery
     assert!(thread.contains("Acme Insurance"));
     assert!(thread.contains("AI assistant"));
     assert!(thread.contains("status-delivered"));
+}
+
+/// A 2xx means the event is durably stored; an opt-out is in force before the 2xx.
+#[tokio::test]
+async fn plain_texts_are_stored_as_jobs_and_stop_is_decided_before_the_answer() {
+    let app = TestApp::spawn().await;
+    let mock = TwilioMock::start(SID, TOKEN).await.unwrap();
+    let (_b, token) = twilio_channel(&app, &mock).await;
+    let url: url::Url = format!("{}/webhooks/twilio/{token}", app.base)
+        .parse()
+        .unwrap();
+    let account = account_of(&app, "dana@example.com").await;
+    let lead = leadline_domain::E164Phone::parse(LEAD).unwrap();
+
+    // Concurrent plain texts: every one answered 200 and waiting as an accepted job.
+    let mut posts = Vec::new();
+    for i in 0..20 {
+        let mut sms = InboundSms::new(LEAD, OUR_NUMBER, &format!("question number {i}"));
+        sms.message_sid = format!("SM{:032}", 100 + i);
+        let request = inbound_request(&url, TOKEN, &sms);
+        posts.push(tokio::spawn(async move {
+            post_webhook(&request).await.status()
+        }));
+    }
+    for p in posts {
+        assert_eq!(p.await.unwrap(), 200);
+    }
+    let accepted = app.db.store.pending_jobs(account).await.unwrap();
+    assert_eq!(
+        accepted
+            .iter()
+            .filter(|j| j.kind == leadline_engine::ingest::INBOUND_JOB)
+            .count(),
+        20
+    );
+    assert_eq!(
+        messages(&app).await.len(),
+        20,
+        "the worker stores each once"
+    );
+    assert!(
+        app.db
+            .store
+            .pending_jobs(account)
+            .await
+            .unwrap()
+            .iter()
+            .all(|j| j.kind != leadline_engine::ingest::INBOUND_JOB)
+    );
+
+    // STOP is decided before the answer: opted out with no worker having run.
+    let mut stop = InboundSms::new(LEAD, OUR_NUMBER, "STOP");
+    stop.message_sid = format!("SM{:032}", 999);
+    assert_eq!(
+        post_webhook(&inbound_request(&url, TOKEN, &stop))
+            .await
+            .status(),
+        200
+    );
+    assert!(
+        app.db
+            .store
+            .compliance_state(account, &lead)
+            .await
+            .unwrap()
+            .opted_out
+    );
 }
 
 #[tokio::test]

@@ -1,0 +1,180 @@
+//! `/api/v1/assistant`: the account's assistant settings as one document, and its versions. The
+//! same load/validate/save path as the dashboard (`pages::assistant`), so both are audited and
+//! versioned alike.
+
+use super::{ErrorBody, body, rfc3339};
+use crate::auth::ApiCtx;
+use crate::error::AppError;
+use crate::pages::assistant::{self, VERSIONS_SHOWN};
+use crate::state::AppState;
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::HeaderMap;
+use axum::http::header::IF_MATCH;
+use leadline_conversation::AssistantSettings;
+use leadline_store::SettingVersion;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// The assistant settings and the version they are.
+#[derive(Serialize, ToSchema)]
+pub struct AssistantDocument {
+    /// The current version; absent while the defaults are in use.
+    version: Option<i64>,
+    updated_at: Option<String>,
+    /// Who saved it: `user:<id>`, `api_key:<id>` or `system`.
+    updated_by: Option<String>,
+    /// The whole document: `instructions`, `personality` {assistant_name, tone, emoji, max_len},
+    /// `formality`, `language`, `strategy` {goals, hand_off}, `guardrails`, `industry`, `schema`
+    /// (an inline field list), `knowledge` [{q, a}], `documents` [{title, text}], `model`
+    /// {engine, model, base_url, temperature, monthly_token_budget}. The model API key is not
+    /// part of it.
+    #[schema(value_type = Object)]
+    settings: serde_json::Value,
+}
+
+/// A whole document to store as a new version.
+#[derive(Deserialize, ToSchema)]
+pub struct AssistantPut {
+    /// Optimistic check: the version this document was based on. When it is no longer the
+    /// current one, nothing is saved and the answer is 409. `If-Match: "<version>"` works too.
+    #[serde(default)]
+    version: Option<i64>,
+    /// The document, in the shape `GET /api/v1/assistant` returns; omitted keys take defaults.
+    #[schema(value_type = Object)]
+    settings: serde_json::Value,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct AssistantVersionDto {
+    version: i64,
+    /// Who saved it: `user:<id>`, `api_key:<id>` or `system`.
+    actor: String,
+    created_at: String,
+    /// The document as it was saved; only on the single-version route.
+    #[schema(value_type = Option<Object>)]
+    settings: Option<serde_json::Value>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct AssistantVersionList {
+    /// Newest first, at most 50.
+    versions: Vec<AssistantVersionDto>,
+}
+
+fn version_dto(
+    v: SettingVersion,
+    settings: Option<&AssistantSettings>,
+) -> Result<AssistantVersionDto, AppError> {
+    Ok(AssistantVersionDto {
+        version: v.version,
+        actor: v.actor,
+        created_at: rfc3339(v.created_at),
+        settings: settings
+            .map(serde_json::to_value)
+            .transpose()
+            .map_err(AppError::internal)?,
+    })
+}
+
+async fn document(state: &AppState, ctx: &ApiCtx) -> Result<AssistantDocument, AppError> {
+    let loaded = assistant::load(state, ctx.account_id()).await?;
+    if let Some(problem) = loaded.problem {
+        return Err(AppError::internal(format!(
+            "assistant settings unreadable: {problem}"
+        )));
+    }
+    Ok(AssistantDocument {
+        version: loaded.version.as_ref().map(|v| v.version),
+        updated_at: loaded.version.as_ref().map(|v| rfc3339(v.created_at)),
+        updated_by: loaded.version.map(|v| v.actor),
+        settings: serde_json::to_value(&loaded.settings).map_err(AppError::internal)?,
+    })
+}
+
+#[utoipa::path(get, path = "/api/v1/assistant", tag = "assistant",
+    responses((status = 200, body = AssistantDocument), (status = 401, body = ErrorBody)))]
+pub async fn get_assistant(
+    State(state): State<AppState>,
+    ctx: ApiCtx,
+) -> Result<Json<AssistantDocument>, AppError> {
+    Ok(Json(document(&state, &ctx).await?))
+}
+
+/// The version an `If-Match` header names: `"3"`, `W/"3"` or `3`.
+fn if_match(headers: &HeaderMap) -> Result<Option<i64>, AppError> {
+    let Some(raw) = headers.get(IF_MATCH) else {
+        return Ok(None);
+    };
+    raw.to_str()
+        .ok()
+        .map(|v| v.trim().trim_start_matches("W/").trim_matches('"'))
+        .and_then(|v| v.parse::<i64>().ok())
+        .map(Some)
+        .ok_or_else(|| AppError::bad_request("If-Match must name a version, e.g. \"3\"."))
+}
+
+#[utoipa::path(put, path = "/api/v1/assistant", tag = "assistant", request_body = AssistantPut,
+    params(("If-Match" = Option<String>, Header, description = "The version the document is based on, e.g. \"3\"")),
+    responses((status = 200, body = AssistantDocument), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn put_assistant(
+    State(state): State<AppState>,
+    ctx: ApiCtx,
+    headers: HeaderMap,
+    b: Result<Json<AssistantPut>, axum::extract::rejection::JsonRejection>,
+) -> Result<Json<AssistantDocument>, AppError> {
+    ctx.require(leadline_domain::Role::Admin)?;
+    let input = body(b)?;
+    let settings: AssistantSettings = serde_json::from_value(input.settings).map_err(|e| {
+        AppError::field(
+            "settings",
+            format!("does not read as assistant settings: {e}"),
+        )
+    })?;
+    let expected = if_match(&headers)?.or(input.version);
+    assistant::save(
+        &state,
+        ctx.account_id(),
+        ctx.role(),
+        &ctx.actor(),
+        &settings,
+        serde_json::json!({ "section": "api" }),
+        expected,
+    )
+    .await?;
+    Ok(Json(document(&state, &ctx).await?))
+}
+
+#[utoipa::path(get, path = "/api/v1/assistant/versions", tag = "assistant",
+    responses((status = 200, body = AssistantVersionList), (status = 401, body = ErrorBody)))]
+pub async fn list_versions(
+    State(state): State<AppState>,
+    ctx: ApiCtx,
+) -> Result<Json<AssistantVersionList>, AppError> {
+    let versions = state
+        .store
+        .setting_versions(
+            ctx.account_id(),
+            leadline_conversation::ASSISTANT_SETTINGS,
+            VERSIONS_SHOWN,
+        )
+        .await?
+        .into_iter()
+        .map(|v| version_dto(v, None))
+        .collect::<Result<_, _>>()?;
+    Ok(Json(AssistantVersionList { versions }))
+}
+
+#[utoipa::path(get, path = "/api/v1/assistant/versions/{version}", tag = "assistant",
+    params(("version" = i64, Path, description = "A version number from the list")),
+    responses((status = 200, body = AssistantVersionDto), (status = 404, body = ErrorBody)))]
+pub async fn get_version(
+    State(state): State<AppState>,
+    ctx: ApiCtx,
+    Path(number): Path<String>,
+) -> Result<Json<AssistantVersionDto>, AppError> {
+    // Anything that is not a version number is simply not found, like another tenant's.
+    let number = number.parse::<i64>().map_err(|_| AppError::not_found())?;
+    let (found, settings) = assistant::version(&state, ctx.account_id(), number).await?;
+    Ok(Json(version_dto(found, Some(&settings))?))
+}
