@@ -179,9 +179,17 @@ async fn pipeline(leads: usize, messages: usize, concurrency: usize) -> anyhow::
     println!(
         "leadline-bench pipeline: {leads} leads x {messages} messages, {concurrency} in flight"
     );
-    let baseline = baseline_run(leads, messages, concurrency).await?;
+    // The baseline is measured three times and its best run kept: a slow baseline run (a cold
+    // start, a noisy neighbour) would flatter every ratio below.
+    let mut baseline = baseline_run(leads, messages, concurrency).await?;
+    for _ in 0..2 {
+        let again = baseline_run(leads, messages, concurrency).await?;
+        if again.per_second() > baseline.per_second() {
+            baseline = again;
+        }
+    }
     println!(
-        "baseline (bare axum: parse form + upstream call): {:.0} req/s, p50 {:.2} ms, p99 {:.2} ms, failures {}",
+        "baseline (bare axum: parse form + upstream call; best of 3): {:.0} req/s, p50 {:.2} ms, p99 {:.2} ms, failures {}",
         baseline.per_second(),
         baseline.percentile(0.5).as_secs_f64() * 1e3,
         baseline.percentile(0.99).as_secs_f64() * 1e3,
