@@ -431,3 +431,50 @@ async fn over_budget_the_playbook_answers_without_calling_the_model() {
             .contains("budget")
     );
 }
+
+/// The system prompt (OpenAI: the first message; Anthropic: top-level).
+fn system_text(body: &Value) -> String {
+    match body["system"].as_str() {
+        Some(s) => s.to_owned(),
+        None => body["messages"][0]["content"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned(),
+    }
+}
+
+#[tokio::test]
+async fn knowledge_reaches_the_model_and_unbacked_prices_never_reach_the_lead() {
+    for kind in ENGINES {
+        let mut m = model_rig(kind, 0).await;
+        // First answer quotes a price the knowledge base does not state: refused, asked again.
+        m.mock.push_output(output(
+            "Yes! Whole life starts at $25 a month.",
+            json!([]),
+            "question",
+            35,
+            reply_action(),
+        ));
+        m.mock.push_output(output(
+            "Yes, we offer term and whole life policies. How old are you?",
+            json!([]),
+            "question",
+            35,
+            reply_action(),
+        ));
+        let sent = m.say("Do you offer whole life?").await;
+        let requests = m.mock.requests();
+        assert!(
+            system_text(&requests[0].body).contains("we offer term and whole life policies"),
+            "{kind}: the retrieved entry is in the prompt"
+        );
+        assert_eq!(requests.len(), 2, "{kind}");
+        assert!(
+            shown(&requests[1].body).contains("$25"),
+            "{kind}: the retry names the refused price"
+        );
+        assert_eq!(sent.len(), 1, "{kind}");
+        assert!(sent[0].contains("term and whole life"), "{kind}: {sent:?}");
+        assert!(!sent[0].contains("$25"), "{kind}: {sent:?}");
+    }
+}
