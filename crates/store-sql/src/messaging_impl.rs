@@ -542,6 +542,23 @@ macro_rules! impl_messaging {
                     Ok(conversation)
                 }
 
+                async fn lead_conversations(
+                    &self,
+                    account: AccountId,
+                    lead: LeadId,
+                ) -> StoreResult<Vec<Conversation>> {
+                    let rows = sqlx::query_as::<_, ConversationRow>(
+                        "SELECT * FROM conversations WHERE account_id = $1 AND lead_id = $2 \
+                         ORDER BY COALESCE(last_message_at, created_at) DESC, id DESC",
+                    )
+                    .bind(account.to_string())
+                    .bind(lead.to_string())
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(db_err)?;
+                    records(rows, ConversationRow::into_record)
+                }
+
                 async fn list_conversations(
                     &self,
                     account: AccountId,

@@ -3794,7 +3794,7 @@ pub async fn lookups_find_without_creating(store: &dyn Store) {
             .find_conversation(account.id, b.id, channel.id)
             .await
             .unwrap(),
-        Some(conversation)
+        Some(conversation.clone())
     );
     assert_eq!(
         store
@@ -3818,6 +3818,25 @@ pub async fn lookups_find_without_creating(store: &dyn Store) {
             .await
             .unwrap(),
         None
+    );
+    assert_eq!(
+        store.lead_conversations(account.id, b.id).await.unwrap(),
+        vec![conversation.clone()]
+    );
+    assert!(
+        store
+            .lead_conversations(account.id, a.id)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        store
+            .lead_conversations(other.id, b.id)
+            .await
+            .unwrap()
+            .is_empty(),
+        "another account sees none"
     );
 
     let mut found: Vec<LeadId> = store

@@ -383,6 +383,12 @@ pub trait ConversationStore: Send + Sync {
         lead: LeadId,
         channel: ChannelId,
     ) -> StoreResult<Conversation>;
+    /// A lead's conversations (one per channel), most recent activity first.
+    async fn lead_conversations(
+        &self,
+        account: AccountId,
+        lead: LeadId,
+    ) -> StoreResult<Vec<Conversation>>;
     /// Most recent activity first; filters: only unread, only needing attention.
     async fn list_conversations(
         &self,

@@ -60,11 +60,11 @@ pub struct SegmentInfo {
 }
 
 /// GSM 03.38 basic table, in septet order (ESC at 0x1B omitted).
-const GSM_BASIC: &str = "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?\
+pub const GSM_BASIC: &str = "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?\
 ¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà";
 
 /// Characters reached through the extension table (ESC + code): two septets each.
-const GSM_EXTENSION: &str = "\u{000C}^{}\\[~]|€";
+pub const GSM_EXTENSION: &str = "\u{000C}^{}\\[~]|€";
 
 /// Septets `c` costs in GSM-7, or `None` when it forces UCS-2.
 pub fn gsm_septets(c: char) -> Option<usize> {

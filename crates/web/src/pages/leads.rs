@@ -151,6 +151,7 @@ struct LeadPage {
     blocked: bool,
     history: Vec<HistoryRow>,
     conversations: Vec<ConversationLink>,
+    panel: super::lead_panel::LeadPanel,
     form: FormState,
     stages: [&'static str; 6],
     can_edit: bool,
@@ -199,12 +200,18 @@ async fn lead_view(
         .rev()
         .map(history_row)
         .collect();
-    let conversations = state
-        .store
-        .list_conversations(account, false, false, 500)
-        .await?
+    let threads = state.store.lead_conversations(account, lead.id).await?;
+    let panel = super::lead_panel::lead_panel(
+        state,
+        account,
+        &ctx.account.profile.industry,
+        &lead,
+        &threads,
+        None,
+    )
+    .await?;
+    let conversations = threads
         .into_iter()
-        .filter(|c| c.lead_id == lead.id)
         .map(|c| ConversationLink {
             id: c.id.to_string(),
             last_at: c.last_message_at.map(when).unwrap_or_else(|| "—".into()),
@@ -218,6 +225,7 @@ async fn lead_view(
         blocked: services::lead_blocked(state, account, &lead.phone).await?,
         history,
         conversations,
+        panel,
         form: form.unwrap_or_else(|| lead_form(&lead)),
         lead,
         stages: LEAD_STAGES,
@@ -318,11 +326,9 @@ pub async fn delete_page(
     ctx.require(Role::Admin)?;
     let conversations = state
         .store
-        .list_conversations(ctx.account.id, false, false, 500)
+        .lead_conversations(ctx.account.id, lead.id)
         .await?
-        .iter()
-        .filter(|c| c.lead_id == lead.id)
-        .count();
+        .len();
     Ok(render(&DeletePage {
         chrome: Chrome::new(&ctx, &csrf, "leads", None),
         id: lead.id.to_string(),

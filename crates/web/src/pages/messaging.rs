@@ -10,6 +10,7 @@ use crate::messaging::{
     self, BlooioChannelInput, ChannelView, ConversationSummary, LinqChannelInput, SANDBOX_LEAD,
     TwilioChannelInput, author_label, gate_summary, minute,
 };
+use crate::services;
 use crate::state::AppState;
 use askama::Template;
 use axum::Form;
@@ -371,6 +372,9 @@ struct ConversationPage {
     chrome: Chrome,
     conversation: ConversationRow,
     messages: Vec<MessageRow>,
+    panel: super::lead_panel::LeadPanel,
+    lead_id: String,
+    blocked: bool,
     can_reply: bool,
     form: FormState,
 }
@@ -385,8 +389,26 @@ async fn conversation_view(
 ) -> Result<ConversationPage, AppError> {
     let (summary, messages) = messaging::conversation(state, ctx.account.id, id).await?;
     let names = messaging::member_names(state, ctx.account.id).await?;
+    let threads = state
+        .store
+        .lead_conversations(ctx.account.id, summary.lead.id)
+        .await?;
+    // With one thread the page's messages are all the panel needs; otherwise it reads them all.
+    let loaded = (threads.len() == 1).then_some(messages.as_slice());
+    let panel = super::lead_panel::lead_panel(
+        state,
+        ctx.account.id,
+        &ctx.account.profile.industry,
+        &summary.lead,
+        &threads,
+        loaded,
+    )
+    .await?;
     Ok(ConversationPage {
         chrome: Chrome::new(ctx, csrf, "inbox", notice),
+        blocked: services::lead_blocked(state, ctx.account.id, &summary.lead.phone).await?,
+        lead_id: summary.lead.id.to_string(),
+        panel,
         conversation: conversation_row(&summary),
         messages: message_rows(&messages, &names),
         can_reply: ctx.role >= Role::Agent,

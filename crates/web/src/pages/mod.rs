@@ -8,6 +8,7 @@ pub(crate) mod analytics;
 pub(crate) mod assistant;
 mod auth;
 mod compliance;
+mod lead_panel;
 mod leads;
 mod messaging;
 mod onboarding;

@@ -144,7 +144,20 @@ pub(crate) async fn text(c: &Client, css: &str) -> String {
     panic!("{css}: {}", last.unwrap_or_default())
 }
 
-async fn shot(c: &Client, name: &str) {
+/// The element's text once it contains `needle` (a click's navigation may still be under way).
+pub(crate) async fn text_with(c: &Client, css: &str, needle: &str) -> String {
+    let mut seen = String::new();
+    for _ in 0..100 {
+        seen = text(c, css).await;
+        if seen.contains(needle) {
+            return seen;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("{css} never showed {needle:?}; last: {seen}")
+}
+
+pub(crate) async fn shot(c: &Client, name: &str) {
     if std::env::var("LEADLINE_SCREENSHOTS").is_ok_and(|v| v == "1") {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/screenshots");
         std::fs::create_dir_all(&dir).unwrap();

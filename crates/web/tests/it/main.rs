@@ -8,6 +8,7 @@ mod api;
 mod assistant;
 mod auth;
 mod browser;
+mod browser_journey;
 mod compliance;
 mod helpers;
 mod inbox;
