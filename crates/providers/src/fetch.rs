@@ -60,7 +60,7 @@ pub enum FetchError {
     UnknownHost(String),
     #[error("the page is larger than {limit} bytes")]
     TooLarge { limit: usize },
-    #[error("the page did not arrive within {seconds} seconds")]
+    #[error("the page did not arrive in time ({seconds} s)")]
     Timeout { seconds: u64 },
     #[error("not a web page (its type is {0})")]
     NotHtml(String),
