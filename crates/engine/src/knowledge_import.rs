@@ -74,9 +74,8 @@ const ASSET_EXTENSIONS: &[&str] = &[
 
 fn is_asset(url: &Url) -> bool {
     let last = url.path().rsplit('/').next().unwrap_or_default();
-    last.rsplit_once('.').is_some_and(|(_, ext)| {
-        ASSET_EXTENSIONS.contains(&ext.to_ascii_lowercase().as_str())
-    })
+    last.rsplit_once('.')
+        .is_some_and(|(_, ext)| ASSET_EXTENSIONS.contains(&ext.to_ascii_lowercase().as_str()))
 }
 
 /// The URL a page is known by: no fragment.
@@ -120,7 +119,10 @@ pub async fn crawl(
                     origins.push(found.origin());
                 }
                 if !origins.contains(&found.origin()) {
-                    fail(&mut report, format!("it redirects off the site, to {found}"));
+                    fail(
+                        &mut report,
+                        format!("it redirects off the site, to {found}"),
+                    );
                     progress.failed += 1;
                 } else if found != url && !seen.insert(found.clone()) {
                     // A redirect to a page already imported or queued: nothing new.

@@ -267,7 +267,9 @@ impl Fetcher {
         for _ in 0..=self.policy.max_redirects {
             let addrs = self.vet(&url).await?;
             let client = self.client_for(&url, &addrs)?;
-            let response = client.get(url.clone()).send()
+            let response = client
+                .get(url.clone())
+                .send()
                 .await
                 .map_err(|e| send_error(e, self.policy.page_timeout))?;
             let status = response.status();
@@ -299,7 +301,11 @@ impl Fetcher {
             .redirect(reqwest::redirect::Policy::none())
             .no_proxy()
             .timeout(self.policy.page_timeout)
-            .user_agent(concat!("leadline/", env!("CARGO_PKG_VERSION"), " (knowledge import)"))
+            .user_agent(concat!(
+                "leadline/",
+                env!("CARGO_PKG_VERSION"),
+                " (knowledge import)"
+            ))
             .dns_resolver(Arc::new(NoResolve));
         if let Some(Host::Domain(name)) = url.host() {
             builder = builder.resolve_to_addrs(name, addrs);
@@ -311,17 +317,15 @@ impl Fetcher {
 
     async fn read_limited(&self, mut response: reqwest::Response) -> Result<String, FetchError> {
         let limit = self.policy.max_body_bytes;
-        if response
-            .content_length()
-            .is_some_and(|n| n > limit as u64)
-        {
+        if response.content_length().is_some_and(|n| n > limit as u64) {
             return Err(FetchError::TooLarge { limit });
         }
         let mut body = Vec::new();
         while let Some(chunk) = response
             .chunk()
             .await
-            .map_err(|e| send_error(e, self.policy.page_timeout))? {
+            .map_err(|e| send_error(e, self.policy.page_timeout))?
+        {
             if body.len() + chunk.len() > limit {
                 return Err(FetchError::TooLarge { limit });
             }
@@ -445,7 +449,11 @@ mod tests {
         ] {
             assert_eq!(why(ip), Some(reason), "{ip}");
         }
-        for ip in ["2606:4700:4700::1111", "2001:4860:4860::8888", "2a00:1450::1"] {
+        for ip in [
+            "2606:4700:4700::1111",
+            "2001:4860:4860::8888",
+            "2a00:1450::1",
+        ] {
             assert_eq!(why(ip), None, "{ip}");
         }
     }
@@ -497,15 +505,24 @@ mod tests {
         );
         assert!(matches!(
             refused("http://169.254.169.254/latest/meta-data/").await,
-            FetchError::BlockedAddress { reason: LINK_LOCAL, .. }
+            FetchError::BlockedAddress {
+                reason: LINK_LOCAL,
+                ..
+            }
         ));
         assert!(matches!(
             refused("http://[::ffff:127.0.0.1]:8080/").await,
-            FetchError::BlockedAddress { reason: LOOPBACK, .. }
+            FetchError::BlockedAddress {
+                reason: LOOPBACK,
+                ..
+            }
         ));
         assert!(matches!(
             refused("http://localhost:9/").await,
-            FetchError::BlockedAddress { reason: LOOPBACK, .. }
+            FetchError::BlockedAddress {
+                reason: LOOPBACK,
+                ..
+            }
         ));
         assert!(matches!(
             refused("ftp://example.com/").await,
@@ -520,10 +537,18 @@ mod tests {
             allow_loopback: true,
             ..FetchPolicy::default()
         });
-        assert!(tests.vet(&Url::parse("http://127.0.0.1:9/").unwrap()).await.is_ok());
+        assert!(
+            tests
+                .vet(&Url::parse("http://127.0.0.1:9/").unwrap())
+                .await
+                .is_ok()
+        );
         assert!(matches!(
             tests.vet(&Url::parse("http://10.0.0.5/").unwrap()).await,
-            Err(FetchError::BlockedAddress { reason: PRIVATE, .. })
+            Err(FetchError::BlockedAddress {
+                reason: PRIVATE,
+                ..
+            })
         ));
         assert!(FetchPolicy::default() == Fetcher::default().policy().clone());
         assert!(!FetchPolicy::default().allow_loopback);

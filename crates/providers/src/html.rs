@@ -21,15 +21,53 @@ pub struct PageText {
 
 /// Elements whose content is not the page's text.
 const DROPPED: &[&[u8]] = &[
-    b"script", b"style", b"noscript", b"template", b"nav", b"footer", b"svg", b"iframe",
-    b"object", b"canvas", b"select", b"button", b"head",
+    b"script",
+    b"style",
+    b"noscript",
+    b"template",
+    b"nav",
+    b"footer",
+    b"svg",
+    b"iframe",
+    b"object",
+    b"canvas",
+    b"select",
+    b"button",
+    b"head",
 ];
 
 /// Elements that start and end a paragraph.
 const BLOCKS: &[&[u8]] = &[
-    b"p", b"div", b"br", b"li", b"h1", b"h2", b"h3", b"h4", b"h5", b"h6", b"tr", b"section",
-    b"article", b"main", b"header", b"aside", b"blockquote", b"pre", b"dd", b"dt", b"dl",
-    b"table", b"ul", b"ol", b"hr", b"figcaption", b"address", b"summary", b"details", b"body",
+    b"p",
+    b"div",
+    b"br",
+    b"li",
+    b"h1",
+    b"h2",
+    b"h3",
+    b"h4",
+    b"h5",
+    b"h6",
+    b"tr",
+    b"section",
+    b"article",
+    b"main",
+    b"header",
+    b"aside",
+    b"blockquote",
+    b"pre",
+    b"dd",
+    b"dt",
+    b"dl",
+    b"table",
+    b"ul",
+    b"ol",
+    b"hr",
+    b"figcaption",
+    b"address",
+    b"summary",
+    b"details",
+    b"body",
 ];
 
 /// Extracts the title, text and links of an HTML document.

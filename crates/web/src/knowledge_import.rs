@@ -182,13 +182,8 @@ async fn run(
     id: &str,
 ) -> Result<ImportOutcome, AppError> {
     let report_progress = |p: CrawlProgress| set_state(id, ImportState::Running(p));
-    let report = knowledge_import::crawl(
-        url,
-        fetcher,
-        state.config.crawl_limits,
-        &report_progress,
-    )
-    .await;
+    let report =
+        knowledge_import::crawl(url, fetcher, state.config.crawl_limits, &report_progress).await;
     let mut version = None;
     if !report.pages.is_empty() {
         // Read the settings only now, after the slow part, so edits made meanwhile are kept.

@@ -34,7 +34,10 @@ async fn site() -> String {
             "/doc.pdf",
             get(|| async { ([(CONTENT_TYPE, "application/pdf")], "%PDF-1.4") }),
         )
-        .route("/missing", get(|| async { axum::http::StatusCode::NOT_FOUND }))
+        .route(
+            "/missing",
+            get(|| async { axum::http::StatusCode::NOT_FOUND }),
+        )
         .route("/moved", get(|| async { redirect("/") }))
         .route(
             "/metadata",
@@ -71,24 +74,42 @@ async fn fetches_pages_and_enforces_every_limit() {
     };
 
     let page = get("/").await.unwrap();
-    assert_eq!((page.kind, page.body.as_str()), (PageKind::Html, "<p>Hello</p>"));
+    assert_eq!(
+        (page.kind, page.body.as_str()),
+        (PageKind::Html, "<p>Hello</p>")
+    );
     let notes = get("/notes.txt").await.unwrap();
     assert_eq!(notes.kind, PageKind::Plain);
     let moved = get("/moved").await.unwrap();
     assert_eq!(moved.url.path(), "/", "a redirect is followed and reported");
 
-    assert_eq!(get("/big").await.unwrap_err(), FetchError::TooLarge { limit: 4096 });
-    assert!(matches!(get("/slow").await.unwrap_err(), FetchError::Timeout { .. }));
+    assert_eq!(
+        get("/big").await.unwrap_err(),
+        FetchError::TooLarge { limit: 4096 }
+    );
+    assert!(matches!(
+        get("/slow").await.unwrap_err(),
+        FetchError::Timeout { .. }
+    ));
     assert_eq!(
         get("/doc.pdf").await.unwrap_err(),
         FetchError::NotHtml("application/pdf".into())
     );
     assert_eq!(get("/missing").await.unwrap_err(), FetchError::Status(404));
-    assert_eq!(get("/loop").await.unwrap_err(), FetchError::TooManyRedirects(5));
+    assert_eq!(
+        get("/loop").await.unwrap_err(),
+        FetchError::TooManyRedirects(5)
+    );
     // The redirect's target is vetted like the first address, before any connection to it.
     let err = get("/metadata").await.unwrap_err();
     assert!(
-        matches!(err, FetchError::BlockedAddress { reason: LINK_LOCAL, .. }),
+        matches!(
+            err,
+            FetchError::BlockedAddress {
+                reason: LINK_LOCAL,
+                ..
+            }
+        ),
         "{err:?}"
     );
     assert_eq!(
@@ -105,8 +126,17 @@ async fn the_default_policy_refuses_the_same_site_on_loopback() {
         .await
         .unwrap_err();
     assert!(
-        matches!(err, FetchError::BlockedAddress { reason: LOOPBACK, .. }),
+        matches!(
+            err,
+            FetchError::BlockedAddress {
+                reason: LOOPBACK,
+                ..
+            }
+        ),
         "{err:?}"
     );
-    assert!(err.to_string().starts_with("refused: the address 127.0.0.1 is loopback"));
+    assert!(
+        err.to_string()
+            .starts_with("refused: the address 127.0.0.1 is loopback")
+    );
 }

@@ -62,10 +62,7 @@ pub fn router() -> Router<AppState> {
         )
         .route("/assistant/versions", get(assistant::list_versions))
         .route("/assistant/versions/{version}", get(assistant::get_version))
-        .route(
-            "/assistant/knowledge/import",
-            post(assistant::start_import),
-        )
+        .route("/assistant/knowledge/import", post(assistant::start_import))
         .route(
             "/assistant/knowledge/import/{id}",
             get(assistant::get_import),

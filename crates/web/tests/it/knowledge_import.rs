@@ -201,11 +201,22 @@ async fn a_website_becomes_documents_with_errors_listed_and_answers_a_lead() {
         format!("{site}/big: the page is larger than 65536 bytes"),
         format!("{site}/slow: the page did not arrive in time (1 s)"),
     ] {
-        assert!(result.contains(&expected), "{expected} missing from {result}");
+        assert!(
+            result.contains(&expected),
+            "{expected} missing from {result}"
+        );
     }
     assert!(result.contains("1 link to files"), "{result}");
-    assert_eq!(hits.pdf.load(Ordering::SeqCst), 0, "the PDF is never fetched");
-    assert_eq!(hits.too_deep.load(Ordering::SeqCst), 0, "depth is limited to 2");
+    assert_eq!(
+        hits.pdf.load(Ordering::SeqCst),
+        0,
+        "the PDF is never fetched"
+    );
+    assert_eq!(
+        hits.too_deep.load(Ordering::SeqCst),
+        0,
+        "depth is limited to 2"
+    );
 
     // One new version, saved by the owner; the pasted document kept, the hours page replaced
     // in place, the new pages added with their addresses.
@@ -234,7 +245,10 @@ async fn a_website_becomes_documents_with_errors_listed_and_answers_a_lead() {
     let services = &s.documents[3].text;
     assert!(services.contains("tankless water heaters") && !services.contains("track()"));
     let home = &s.documents[2].text;
-    assert!(home.contains("since 1998") && !home.contains("© Acme"), "{home}");
+    assert!(
+        home.contains("since 1998") && !home.contains("© Acme"),
+        "{home}"
+    );
 
     // Importing again (through the API) replaces the same pages instead of adding copies.
     let api = Api::new(&app, &api_key(&owner, "ci", "admin").await);
@@ -272,7 +286,10 @@ async fn a_website_becomes_documents_with_errors_listed_and_answers_a_lead() {
     let r = owner
         .post_form(
             "/app/sandbox/send",
-            &[("lead", LEAD), ("body", "Do you repair tankless water heaters?")],
+            &[
+                ("lead", LEAD),
+                ("body", "Do you repair tankless water heaters?"),
+            ],
         )
         .await;
     assert_eq!(r.status(), 303);
@@ -319,9 +336,17 @@ async fn the_strict_default_refuses_loopback_and_bad_addresses() {
         body["error"]["fields"][0]["message"],
         "Refused: the address 127.0.0.1 is loopback."
     );
-    for url in ["ftp://example.com/", "http://10.0.0.5/", "http://[::ffff:169.254.169.254]/"] {
+    for url in [
+        "ftp://example.com/",
+        "http://10.0.0.5/",
+        "http://[::ffff:169.254.169.254]/",
+    ] {
         let (status, body) = api
-            .send_json(Method::POST, "/assistant/knowledge/import", json!({ "url": url }))
+            .send_json(
+                Method::POST,
+                "/assistant/knowledge/import",
+                json!({ "url": url }),
+            )
             .await;
         assert_eq!(status, 422, "{url}: {body}");
     }
