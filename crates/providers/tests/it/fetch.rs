@@ -140,3 +140,45 @@ async fn the_default_policy_refuses_the_same_site_on_loopback() {
             .starts_with("refused: the address 127.0.0.1 is loopback")
     );
 }
+
+/// A server that streams 64 KiB with no Content-Length, so the size limit can only be enforced
+/// while reading.
+async fn endless_server() -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut request = [0u8; 2048];
+                let _ = socket.read(&mut request).await;
+                let head =
+                    "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nConnection: close\r\n\r\n";
+                if socket.write_all(head.as_bytes()).await.is_err() {
+                    return;
+                }
+                for _ in 0..64 {
+                    if socket.write_all(&[b'x'; 1024]).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    format!("http://{addr}/")
+}
+
+#[tokio::test]
+async fn the_size_limit_holds_without_a_content_length_and_names_resolve_to_vetted_addresses() {
+    let f = loopback_fetcher();
+    let endless = Url::parse(&endless_server().await).unwrap();
+    assert_eq!(
+        f.fetch(&endless).await.unwrap_err(),
+        FetchError::TooLarge { limit: 4096 }
+    );
+    // A host name is resolved, vetted and pinned: the fetch reaches the site through it.
+    let base = site().await;
+    let by_name = Url::parse(&base.replace("127.0.0.1", "localhost")).unwrap();
+    let page = f.fetch(&by_name).await.unwrap();
+    assert_eq!(page.body, "<p>Hello</p>");
+}

@@ -378,3 +378,39 @@ async fn the_strict_default_refuses_loopback_and_bad_addresses() {
     assert!(html.contains(&format!("value=\"{typed}\"")));
     assert!(stored(&app).await.documents.is_empty());
 }
+
+#[tokio::test]
+async fn only_those_who_edit_the_assistant_may_import() {
+    let app = app_reaching_loopback().await;
+    let owner = app.signed_up("Acme Plumbing", OWNER).await;
+    let viewer = member(&app, &owner, "vic@example.com", "Vic Viewer", "viewer").await;
+    let agent = member(&app, &owner, "ann@example.com", "Ann Agent", "agent").await;
+    for b in [&viewer, &agent] {
+        let page = b.get_text("/app/assistant/knowledge").await;
+        assert!(!page.contains("Import from your website"));
+        let r = b
+            .post_form(
+                "/app/assistant/knowledge/import",
+                &[("import_url", "https://example.com")],
+            )
+            .await;
+        assert_eq!(r.status(), 403);
+    }
+    // Another account cannot see an import's progress.
+    let site = website(Arc::new(Hits::default())).await;
+    let r = owner
+        .post_form("/app/assistant/knowledge/import", &[("import_url", &site)])
+        .await;
+    assert_eq!(r.status(), 303);
+    let status_page = location(&r);
+    wait_for_page(&owner, &status_page).await;
+    let stranger = app.signed_up("Other Co", "olga@example.com").await;
+    assert_eq!(stranger.get(&status_page).await.status(), 404);
+    assert_eq!(
+        stranger
+            .get(&format!("{status_page}/progress"))
+            .await
+            .status(),
+        404
+    );
+}
