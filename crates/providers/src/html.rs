@@ -33,7 +33,6 @@ const DROPPED: &[&[u8]] = &[
     b"canvas",
     b"select",
     b"button",
-    b"head",
 ];
 
 /// Elements that start and end a paragraph.
@@ -78,6 +77,7 @@ pub fn extract(html: &str) -> PageText {
     let mut title = String::new();
     let mut first_h1 = String::new();
     let mut in_title = false;
+    let mut title_done = false;
     let mut in_h1 = false;
     let mut h1_done = false;
     // Names of the dropped elements we are inside, innermost last.
@@ -104,7 +104,8 @@ pub fn extract(html: &str) -> PageText {
                         links.push(href);
                     }
                 }
-                if name == b"title" {
+                // The document's first title; an <svg> has titles of its own.
+                if name == b"title" && dropped.is_empty() {
                     in_title = true;
                 }
                 if name == b"h1" {
@@ -122,7 +123,10 @@ pub fn extract(html: &str) -> PageText {
             Token::EndTag(tag) => {
                 let name = tag.name.to_ascii_lowercase();
                 match name.as_slice() {
-                    b"title" => in_title = false,
+                    b"title" => {
+                        in_title = false;
+                        title_done = !title.trim().is_empty();
+                    }
                     b"h1" => {
                         in_h1 = false;
                         // Only the first heading with text is the fallback title.
@@ -143,7 +147,10 @@ pub fn extract(html: &str) -> PageText {
             Token::String(s) => {
                 let s = String::from_utf8_lossy(&s);
                 if in_title {
-                    title.push_str(&s);
+                    // Never page text; only the first title names the page.
+                    if !title_done {
+                        title.push_str(&s);
+                    }
                 } else if dropped.is_empty() {
                     if in_h1 && !h1_done {
                         first_h1.push_str(&s);
@@ -214,7 +221,33 @@ mod tests {
     }
 
     #[test]
+    fn a_missing_head_end_tag_and_svg_titles_change_nothing() {
+        let page = extract(
+            "<html><head><title>Shop</title><meta charset=utf-8><body>\
+             <svg><title>icon</title></svg><p>Open daily.</p><title>Late</title>",
+        );
+        assert_eq!(page.title, "Shop");
+        assert_eq!(page.text, "Open daily.");
+    }
+
+    #[test]
     fn plain_text_keeps_its_paragraphs() {
         assert_eq!(plain("a  b\nc\n\n\n\nd\n"), "a b c\n\nd");
+    }
+
+    proptest::proptest! {
+        /// Any input, tag soup included, gives tidy paragraphs and never script text.
+        #[test]
+        fn any_input_gives_tidy_paragraphs(
+            body in "(<p>|</p>|<script>|</script>|<nav>|</nav>|<li>|<br>|<b>|&amp;|&#x41;|secret|word| |\n|<|>|\"|=){0,60}"
+        ) {
+            let page = extract(&body);
+            proptest::prop_assert!(!page.text.contains("\n\n\n"));
+            for p in page.text.split("\n\n").filter(|_| !page.text.is_empty()) {
+                proptest::prop_assert!(!p.is_empty() && p.trim() == p);
+            }
+            let wrapped = extract(&format!("<script>{}</script><p>ok</p>", body.replace("</script", "")));
+            proptest::prop_assert!(wrapped.text.ends_with("ok"));
+        }
     }
 }

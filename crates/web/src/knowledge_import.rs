@@ -116,7 +116,8 @@ pub async fn start(
     let id = leadline_app::tokens::generate();
     {
         let mut map = imports();
-        map.retain(|_, e| e.at.elapsed() < KEPT_FOR || matches!(e.state, ImportState::Running(_)));
+        // An import takes minutes at most, so one "running" for an hour died with its task.
+        map.retain(|_, e| e.at.elapsed() < KEPT_FOR);
         if map
             .values()
             .any(|e| e.account == account && matches!(e.state, ImportState::Running(_)))

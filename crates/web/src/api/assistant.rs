@@ -27,7 +27,7 @@ pub struct AssistantDocument {
     updated_by: Option<String>,
     /// The whole document: `instructions`, `personality` {assistant_name, tone, emoji, max_len},
     /// `formality`, `language`, `strategy` {goals, hand_off}, `guardrails`, `industry`, `schema`
-    /// (an inline field list), `knowledge` [{q, a}], `documents` [{title, text}], `model`
+    /// (an inline field list), `knowledge` [{q, a}], `documents` [{title, text, source_url}], `model`
     /// {engine, model, base_url, temperature, monthly_token_budget}. The model API key is not
     /// part of it.
     #[schema(value_type = Object)]
