@@ -380,7 +380,7 @@ async fn the_strict_default_refuses_loopback_and_bad_addresses() {
 }
 
 #[tokio::test]
-async fn only_those_who_edit_the_assistant_may_import() {
+async fn only_those_who_edit_the_assistant_may_import_one_at_a_time() {
     let app = app_reaching_loopback().await;
     let owner = app.signed_up("Acme Plumbing", OWNER).await;
     let viewer = member(&app, &owner, "vic@example.com", "Vic Viewer", "viewer").await;
@@ -403,6 +403,12 @@ async fn only_those_who_edit_the_assistant_may_import() {
         .await;
     assert_eq!(r.status(), 303);
     let status_page = location(&r);
+    // One import at a time per account (the slow page keeps this one busy for a second).
+    let r = owner
+        .post_form("/app/assistant/knowledge/import", &[("import_url", &site)])
+        .await;
+    assert_eq!(r.status(), 409);
+    assert!(r.text().await.unwrap().contains("already running"));
     wait_for_page(&owner, &status_page).await;
     let stranger = app.signed_up("Other Co", "olga@example.com").await;
     assert_eq!(stranger.get(&status_page).await.status(), 404);
