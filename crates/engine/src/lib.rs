@@ -15,6 +15,7 @@
 pub mod assistant;
 pub mod gate;
 pub mod ingest;
+pub mod knowledge_import;
 pub mod providers;
 pub mod replies;
 

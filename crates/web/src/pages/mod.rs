@@ -172,6 +172,18 @@ pub fn router(_state: AppState) -> Router<AppState> {
             post(assistant::document_submit),
         )
         .route(
+            "/app/assistant/knowledge/import",
+            post(assistant::import_submit),
+        )
+        .route(
+            "/app/assistant/knowledge/import/{id}",
+            get(assistant::import_page),
+        )
+        .route(
+            "/app/assistant/knowledge/import/{id}/progress",
+            get(assistant::import_progress),
+        )
+        .route(
             "/app/assistant/model",
             get(assistant::model_page).post(assistant::model_submit),
         )
