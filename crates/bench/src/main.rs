@@ -5,6 +5,8 @@
 //!
 //! SQLite always; PostgreSQL too when `LEADLINE_TEST_DATABASE_URL` names a server.
 
+mod pages;
+
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use jiff::{SignedDuration, Timestamp};
@@ -49,6 +51,18 @@ enum Command {
         #[arg(long, default_value_t = 32)]
         concurrency: usize,
     },
+    /// Server time of every dashboard page with a large account (100,000 leads, 1,000,000
+    /// messages by default), on SQLite and PostgreSQL; the target is a p50 under 50 ms.
+    Pages {
+        #[arg(long, default_value_t = 100_000)]
+        leads: usize,
+        /// Messages per lead's conversation.
+        #[arg(long, default_value_t = 10)]
+        messages: usize,
+        /// Timed requests per page.
+        #[arg(long, default_value_t = 15)]
+        rounds: usize,
+    },
 }
 
 #[tokio::main]
@@ -59,6 +73,11 @@ async fn main() -> anyhow::Result<()> {
             messages,
             concurrency,
         } => pipeline(leads, messages, concurrency).await,
+        Command::Pages {
+            leads,
+            messages,
+            rounds,
+        } => pages::pages(leads, messages, rounds).await,
     }
 }
 

@@ -185,11 +185,7 @@ async fn a_new_user_signs_up_edits_the_profile_invites_and_uses_an_api_key() {
     fill(&c, "#f-email", "dana@acme.example").await;
     fill(&c, "#f-password", "short").await;
     click(&c, "button[type=submit]").await;
-    assert!(
-        text(&c, "#f-password-error")
-            .await
-            .contains("at least 12 characters")
-    );
+    text_with(&c, "#f-password-error", "at least 12 characters").await;
     assert_eq!(
         c.find(Locator::Css("#f-business_name"))
             .await
@@ -203,7 +199,7 @@ async fn a_new_user_signs_up_edits_the_profile_invites_and_uses_an_api_key() {
     fill(&c, "#f-password", PASSWORD).await;
     click(&c, "button[type=submit]").await;
     wait_path(&c, "/onboarding").await;
-    assert!(text(&c, ".alert-ok").await.contains("Welcome"));
+    text_with(&c, ".alert-ok", "Welcome").await;
     shot(&c, "overview").await;
 
     let session = c.get_named_cookie("ll_session").await.unwrap();
@@ -225,11 +221,7 @@ async fn a_new_user_signs_up_edits_the_profile_invites_and_uses_an_api_key() {
     .await;
     fill(&c, "#f-licensed_states", "TX, OK").await;
     click(&c, "form.form-grid button[type=submit]").await;
-    assert!(
-        text(&c, ".alert-ok")
-            .await
-            .contains("Business profile saved")
-    );
+    text_with(&c, ".alert-ok", "Business profile saved").await;
     shot(&c, "profile").await;
 
     c.goto(&app.url("/app/team")).await.unwrap();

@@ -77,11 +77,7 @@ async fn a_subscribers_first_day() {
     // The inbox: open the thread, take over, reply by hand.
     c.goto(&app.url("/app/inbox")).await.unwrap();
     click(&c, "table a[href^='/app/inbox/']").await;
-    assert!(
-        text(&c, "#ai-state")
-            .await
-            .contains("The assistant is answering")
-    );
+    text_with(&c, "#ai-state", "The assistant is answering").await;
     // The lead panel beside the thread already shows what was learned.
     let panel = text(&c, ".lead-panel").await;
     assert!(

@@ -465,7 +465,7 @@ async fn another_tenant_cannot_touch_it() {
 /// a provider number → go live.
 #[tokio::test]
 async fn a_browser_walks_from_sign_up_to_live() {
-    use crate::browser::{click, connect, fill, start_driver, text, wait_path};
+    use crate::browser::{click, connect, fill, start_driver, text, text_with, wait_path};
     use fantoccini::Locator;
 
     let Some(driver) = start_driver().await else {
@@ -481,7 +481,7 @@ async fn a_browser_walks_from_sign_up_to_live() {
     fill(&c, "#f-password", PASSWORD).await;
     click(&c, "button[type=submit]").await;
     wait_path(&c, "/onboarding").await;
-    assert!(text(&c, ".alert-ok").await.contains("Welcome"));
+    text_with(&c, ".alert-ok", "Welcome").await;
 
     // The profile, with one mistake first: the message sits by the field, the rest stays.
     text(&c, "#step-profile").await;
@@ -493,7 +493,7 @@ async fn a_browser_walks_from_sign_up_to_live() {
     )
     .await;
     click(&c, "form[action='/onboarding/profile'] button[type=submit]").await;
-    assert!(text(&c, "#f-phone-error").await.contains("Business phone"));
+    text_with(&c, "#f-phone-error", "Business phone").await;
     let kept = c
         .find(Locator::Css("#f-description"))
         .await
@@ -530,7 +530,7 @@ async fn a_browser_walks_from_sign_up_to_live() {
     text(&c, "#step-simulator").await;
     fill(&c, "#f-body", "Hi, I saw your ad about life insurance").await;
     click(&c, "form.phone-form button[type=submit]").await;
-    assert!(text(&c, ".alert-ok").await.contains("Text sent"));
+    text_with(&c, ".alert-ok", "Text sent").await;
     // The page polls the thread; run the workers until the assistant's answer shows.
     let mut answered = false;
     for _ in 0..50 {
@@ -567,11 +567,11 @@ async fn a_browser_walks_from_sign_up_to_live() {
     .await;
     fill(&c, &format!("{form} #f-api_base_url"), "http://127.0.0.1:9").await;
     click(&c, &format!("{form} button[type=submit]")).await;
-    assert!(text(&c, ".alert-ok").await.contains("Channel connected"));
+    text_with(&c, ".alert-ok", "Channel connected").await;
     click(&c, ".sidebar a[href='/onboarding']").await;
     wait_path(&c, "/onboarding").await;
     click(&c, "form[action='/onboarding/live'] button[type=submit]").await;
-    assert!(text(&c, ".alert-ok").await.contains("You are live"));
+    text_with(&c, ".alert-ok", "You are live").await;
 
     c.goto(&app.url("/app")).await.unwrap();
     wait_path(&c, "/app").await;
