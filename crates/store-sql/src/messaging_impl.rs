@@ -421,22 +421,18 @@ macro_rules! impl_messaging {
 
                 async fn list_leads(&self, account: AccountId, query: &LeadQuery) -> StoreResult<Vec<Lead>> {
                     // The order comes from a closed enum, never from input; each has an index
-                    // (0002, 0008) so a page stays fast at 100,000 leads.
+                    // ending in `id` (0008) so the page's ids are read from the index alone.
                     let dir = if query.ascending { "ASC" } else { "DESC" };
                     let order = match query.sort {
                         LeadSort::Created => format!("created_at {dir}, id {dir}"),
                         LeadSort::Updated => format!("updated_at {dir}, id {dir}"),
-                        LeadSort::Name => format!("LOWER(name) {dir}, created_at DESC, id DESC"),
-                        LeadSort::Score => format!("COALESCE(score, -1) {dir}, created_at DESC, id DESC"),
+                        LeadSort::Name => format!("LOWER(name) {dir}, id {dir}"),
+                        LeadSort::Score => format!("COALESCE(score, -1) {dir}, id {dir}"),
                     };
-                    // SQLite's LOWER folds ASCII only; PostgreSQL's folds all of Unicode.
-                    let sql = format!(
-                        "SELECT * FROM leads WHERE account_id = $1 AND ($2 IS NULL \
-                         OR LOWER(name) LIKE $2 ESCAPE '\\' OR LOWER(phone) LIKE $2 ESCAPE '\\' \
-                         OR LOWER(COALESCE(email, '')) LIKE $2 ESCAPE '\\') \
-                         AND ($3 IS NULL OR stage = $3) AND ($4 IS NULL OR tags LIKE $4 ESCAPE '\\') \
-                         ORDER BY {order} LIMIT $5 OFFSET $6"
-                    );
+                    // Only the filters in use are in the SQL: an unused `$n IS NULL OR …` would
+                    // still name columns the index does not hold.
+                    let text = contains_pattern(query.text.as_deref());
+                    let stage = query.stage.as_deref().filter(|s| !s.is_empty());
                     // Tags are stored as a JSON array of strings: match the quoted tag exactly.
                     let tag = query
                         .tag
@@ -445,11 +441,38 @@ macro_rules! impl_messaging {
                         .map(|t| serde_json::to_string(t.trim()).map(|q| format!("%{}%", like_escape(&q))))
                         .transpose()
                         .map_err(|e| StoreError::Corrupt(format!("tag filter: {e}")))?;
-                    let rows = sqlx::query_as::<_, LeadRow>(&sql)
-                        .bind(account.to_string())
-                        .bind(contains_pattern(query.text.as_deref()))
-                        .bind(query.stage.as_deref().filter(|s| !s.is_empty()))
-                        .bind(tag)
+                    let mut filters = String::new();
+                    let mut binds: Vec<String> = Vec::new();
+                    if let Some(text) = text {
+                        binds.push(text);
+                        let n = binds.len() + 1;
+                        // SQLite's LOWER folds ASCII only; PostgreSQL's folds all of Unicode.
+                        filters.push_str(&format!(
+                            " AND (LOWER(name) LIKE ${n} ESCAPE '\\' OR LOWER(phone) LIKE ${n} ESCAPE '\\' \
+                             OR LOWER(COALESCE(email, '')) LIKE ${n} ESCAPE '\\')"
+                        ));
+                    }
+                    if let Some(stage) = stage {
+                        binds.push(stage.to_owned());
+                        filters.push_str(&format!(" AND stage = ${}", binds.len() + 1));
+                    }
+                    if let Some(tag) = tag {
+                        binds.push(tag);
+                        filters.push_str(&format!(" AND tags LIKE ${} ESCAPE '\\'", binds.len() + 1));
+                    }
+                    let (limit, offset) = (binds.len() + 2, binds.len() + 3);
+                    // Deep pages skip index entries, not rows: the window's ids first, then
+                    // just those rows.
+                    let sql = format!(
+                        "SELECT * FROM leads WHERE account_id = $1 AND id IN (SELECT id FROM leads \
+                         WHERE account_id = $1{filters} ORDER BY {order} LIMIT ${limit} OFFSET ${offset}) \
+                         ORDER BY {order}"
+                    );
+                    let mut q = sqlx::query_as::<_, LeadRow>(&sql).bind(account.to_string());
+                    for value in binds {
+                        q = q.bind(value);
+                    }
+                    let rows = q
                         .bind(i64::from(query.limit))
                         .bind(i64::from(query.offset))
                         .fetch_all(&self.pool)
