@@ -1052,7 +1052,31 @@ macro_rules! impl_store {
                 }
 
                 async fn put_setting(&self, account: AccountId, key: &str, value: serde_json::Value, audit: NewAudit) -> StoreResult<()> {
+                    self.put_setting_if(account, key, value, audit, None).await.map(|_| ())
+                }
+
+                async fn put_setting_if(
+                    &self,
+                    account: AccountId,
+                    key: &str,
+                    value: serde_json::Value,
+                    audit: NewAudit,
+                    expected: Option<i64>,
+                ) -> StoreResult<leadline_store::VersionedPut> {
                     let mut tx = self.begin_audited(account).await?;
+                    // The account's write lock is held from here to the commit, so neither the
+                    // check nor the next number can race another writer.
+                    let (current,): (i64,) = sqlx::query_as(
+                        "SELECT COALESCE(MAX(version), 0) FROM setting_versions WHERE account_id = $1 AND key = $2",
+                    )
+                    .bind(account.to_string())
+                    .bind(key)
+                    .fetch_one(&mut *tx)
+                    .await
+                    .map_err(db_err)?;
+                    if expected.is_some_and(|e| e != current) {
+                        return Ok(leadline_store::VersionedPut::Stale { current });
+                    }
                     sqlx::query(
                         "INSERT INTO account_settings (account_id, key, value, updated_at) VALUES ($1, $2, $3, $4) \
                          ON CONFLICT (account_id, key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
@@ -1064,14 +1088,13 @@ macro_rules! impl_store {
                     .execute(&mut *tx)
                     .await
                     .map_err(db_err)?;
-                    // The account's write lock is held, so reading the last number cannot race.
                     sqlx::query(
                         "INSERT INTO setting_versions (account_id, key, version, value, actor, created_at) \
-                         SELECT $1, $2, COALESCE(MAX(version), 0) + 1, $3, $4, $5 FROM setting_versions \
-                         WHERE account_id = $1 AND key = $2",
+                         VALUES ($1, $2, $3, $4, $5, $6)",
                     )
                     .bind(account.to_string())
                     .bind(key)
+                    .bind(current + 1)
                     .bind(json_text(&value)?)
                     .bind(&audit.actor)
                     .bind(now_us())
@@ -1079,7 +1102,8 @@ macro_rules! impl_store {
                     .await
                     .map_err(db_err)?;
                     Self::append_audit_in(&mut tx, &audit).await?;
-                    Self::commit(tx).await
+                    Self::commit(tx).await?;
+                    Ok(leadline_store::VersionedPut::Saved(current + 1))
                 }
 
                 async fn setting_versions(&self, account: AccountId, key: &str, limit: u32) -> StoreResult<Vec<leadline_store::SettingVersion>> {

@@ -4747,10 +4747,44 @@ pub async fn setting_versions_count_up_per_account_and_key(store: &dyn Store) {
         .await
         .unwrap();
 
+    // Conditional writes: only on top of the version they started from.
+    let racing = |n: i64| {
+        store.put_setting_if(
+            a.id,
+            "assistant",
+            serde_json::json!({ "n": n }),
+            audit(a.id, "assistant.settings"),
+            Some(3),
+        )
+    };
+    let outcomes = [racing(4).await.unwrap(), racing(5).await.unwrap()];
+    assert_eq!(
+        outcomes,
+        [
+            crate::VersionedPut::Saved(4),
+            crate::VersionedPut::Stale { current: 4 }
+        ],
+        "two editors from version 3: one saves, the other is told"
+    );
+    assert_eq!(
+        store
+            .put_setting_if(
+                a.id,
+                "compliance-draft",
+                serde_json::json!({}),
+                audit(a.id, "x"),
+                Some(0)
+            )
+            .await
+            .unwrap(),
+        crate::VersionedPut::Saved(1),
+        "0 is the version of a document never saved"
+    );
+
     let listed = store.setting_versions(a.id, "assistant", 10).await.unwrap();
     let numbers: Vec<i64> = listed.iter().map(|v| v.version).collect();
-    assert_eq!(numbers, vec![3, 2, 1], "newest first, counting up");
-    assert_eq!(listed[0].actor, "user:3", "the audit actor saved it");
+    assert_eq!(numbers, vec![4, 3, 2, 1], "newest first, counting up");
+    assert_eq!(listed[1].actor, "user:3", "the audit actor saved it");
     assert!(
         listed
             .iter()
@@ -4760,7 +4794,7 @@ pub async fn setting_versions_count_up_per_account_and_key(store: &dyn Store) {
     let limited = store.setting_versions(a.id, "assistant", 2).await.unwrap();
     assert_eq!(
         limited.iter().map(|v| v.version).collect::<Vec<_>>(),
-        vec![3, 2]
+        vec![4, 3]
     );
     // Each key counts on its own, and so does each account.
     let compliance = store
@@ -4783,7 +4817,7 @@ pub async fn setting_versions_count_up_per_account_and_key(store: &dyn Store) {
     assert_eq!(second.value, Some(serde_json::json!({ "n": 2 })));
     assert_eq!((second.account_id, second.actor.as_str()), (a.id, "user:2"));
     assert_eq!(
-        store.setting_version(a.id, "assistant", 4).await.unwrap(),
+        store.setting_version(a.id, "assistant", 5).await.unwrap(),
         None
     );
     // Tenant scope: B's version 1 is B's, and B has no version 2 of A's.
@@ -4799,7 +4833,7 @@ pub async fn setting_versions_count_up_per_account_and_key(store: &dyn Store) {
     );
     // One version per audited change.
     let chain = store.audit_chain(a.id).await.unwrap();
-    assert_eq!(chain.len(), before + 4);
+    assert_eq!(chain.len(), before + 6, "the stale write left none");
 
     // A write that fails leaves neither a version nor an audit entry behind.
     let ghost = AccountId::new();

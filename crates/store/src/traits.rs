@@ -235,6 +235,15 @@ pub trait ComplianceStore: Send + Sync {
     ) -> StoreResult<std::collections::HashMap<E164Phone, ContactCompliance>>;
 }
 
+/// What a conditional settings write did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum VersionedPut {
+    /// Saved as this version.
+    Saved(i64),
+    /// Not saved: the newest version is `current`, not the one expected.
+    Stale { current: i64 },
+}
+
 /// One saved state of a settings document. Versions count up from 1 per (account, key).
 #[derive(Clone, Debug, PartialEq)]
 pub struct SettingVersion {
@@ -264,6 +273,17 @@ pub trait SettingsStore: Send + Sync {
         value: serde_json::Value,
         audit: NewAudit,
     ) -> StoreResult<()>;
+    /// Like [`put_setting`](Self::put_setting), but only when the document's newest version is
+    /// still `expected` (0: never saved), checked under the same lock as the write so two
+    /// editors starting from one version cannot both save. Answers the new version's number.
+    async fn put_setting_if(
+        &self,
+        account: AccountId,
+        key: &str,
+        value: serde_json::Value,
+        audit: NewAudit,
+        expected: Option<i64>,
+    ) -> StoreResult<VersionedPut>;
     /// The newest `limit` versions of a document, newest first, without their values.
     async fn setting_versions(
         &self,

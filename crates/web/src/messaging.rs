@@ -41,6 +41,28 @@ pub fn minute(t: Timestamp) -> String {
     t.strftime("%Y-%m-%d %H:%M UTC").to_string()
 }
 
+/// The account's zone, from its business phone's area code (UTC when unknown), and its name:
+/// the calendar of its day boundaries and the clock its people read times in.
+pub fn account_zone(account: &leadline_store::Account) -> (jiff::tz::TimeZone, String) {
+    let zone = account.profile.phone.as_ref().and_then(|phone| {
+        let location = leadline_domain::compliance::zones::locate_phone(phone);
+        // Split area codes have several zones; the first is as good a calendar as any.
+        let name = location.known.then(|| location.zones.first().copied())??;
+        Some((leadline_domain::compliance::zones::time_zone(name)?, name))
+    });
+    match zone {
+        Some((tz, name)) => (tz, name.to_owned()),
+        None => (jiff::tz::TimeZone::UTC, "UTC".to_owned()),
+    }
+}
+
+/// A minute on the account's clock, with the zone's abbreviation: "2026-12-04 09:35 CST".
+pub fn local_minute(t: Timestamp, zone: &jiff::tz::TimeZone) -> String {
+    t.to_zoned(zone.clone())
+        .strftime("%Y-%m-%d %H:%M %Z")
+        .to_string()
+}
+
 // ---------------------------------------------------------------------------------------------
 // Channels
 

@@ -97,19 +97,7 @@ fn ratio(part: u64, whole: u64) -> Option<f64> {
     (whole > 0).then(|| part as f64 / whole as f64)
 }
 
-/// The account's zone for day boundaries, and its name.
-fn account_zone(account: &Account) -> (TimeZone, String) {
-    let zone = account.profile.phone.as_ref().and_then(|phone| {
-        let location = leadline_domain::compliance::zones::locate_phone(phone);
-        // Split area codes have several zones; the first is as good a calendar as any.
-        let name = location.known.then(|| location.zones.first().copied())??;
-        Some((leadline_domain::compliance::zones::time_zone(name)?, name))
-    });
-    match zone {
-        Some((tz, name)) => (tz, name.to_owned()),
-        None => (TimeZone::UTC, "UTC".to_owned()),
-    }
-}
+use crate::messaging::account_zone;
 
 fn field(field: &str, message: impl Into<String>) -> FieldError {
     FieldError {

@@ -31,7 +31,7 @@ use leadline_conversation::{
     When,
 };
 use leadline_domain::{AccountId, Role};
-use leadline_store::{NewAudit, SettingVersion};
+use leadline_store::{NewAudit, SettingVersion, VersionedPut};
 use secrecy::SecretString;
 use std::collections::BTreeMap;
 
@@ -140,37 +140,28 @@ pub(crate) async fn save(
             fields,
         ));
     }
-    if let Some(expected) = expected {
-        let current = latest_version(state, account).await?.map(|v| v.version);
-        if current.unwrap_or(0) != expected {
-            return Err(AppError::conflict(
-                "stale_version",
-                format!(
-                    "The settings changed since version {expected} (now version {}). Reload them and apply your change again.",
-                    current.unwrap_or(0)
-                ),
-            ));
-        }
-    }
     let value = serde_json::to_value(settings).map_err(AppError::internal)?;
-    state
+    let audit = NewAudit {
+        account_id: account,
+        actor: actor.to_owned(),
+        action: "assistant.settings".into(),
+        details,
+    };
+    // The version check happens inside the store's write, so two editors cannot both win.
+    match state
         .store
-        .put_setting(
-            account,
-            ASSISTANT_SETTINGS,
-            value,
-            NewAudit {
-                account_id: account,
-                actor: actor.to_owned(),
-                action: "assistant.settings".into(),
-                details,
-            },
-        )
-        .await?;
-    Ok(latest_version(state, account)
+        .put_setting_if(account, ASSISTANT_SETTINGS, value, audit, expected)
         .await?
-        .map(|v| v.version)
-        .unwrap_or(0))
+    {
+        VersionedPut::Saved(version) => Ok(version),
+        VersionedPut::Stale { current } => Err(AppError::conflict(
+            "stale_version",
+            format!(
+                "The settings changed since version {} (now version {current}). Reload them and apply your change again.",
+                expected.unwrap_or(0)
+            ),
+        )),
+    }
 }
 
 /// One stored version read back as a document.

@@ -3,11 +3,10 @@
 //! engine, the required fields still missing, and the per-turn score and intent history.
 
 use crate::error::AppError;
-use crate::messaging::minute;
+use crate::messaging::{account_zone, local_minute};
 use crate::state::AppState;
 use leadline_conversation::FieldValue;
-use leadline_domain::AccountId;
-use leadline_store::{Conversation, Lead, Message};
+use leadline_store::{Account, Conversation, Lead, Message};
 use std::collections::HashMap;
 
 /// How many turns the history shows, newest first.
@@ -99,15 +98,16 @@ fn quote(body: &str) -> String {
 /// conversation page has its thread), otherwise the panel reads the lead's threads itself.
 pub async fn lead_panel(
     state: &AppState,
-    account: AccountId,
-    industry: &str,
+    owner: &Account,
     lead: &Lead,
     conversations: &[Conversation],
     messages: Option<&[Message]>,
 ) -> Result<LeadPanel, AppError> {
+    let account = owner.id;
+    let (zone, _) = account_zone(owner);
     let settings = super::assistant::load(state, account).await?.settings;
     // A broken stored schema must not hide the lead: show the fields without the schema's order.
-    let schema = settings.schema(industry).ok();
+    let schema = settings.schema(&owner.profile.industry).ok();
 
     // The conversation page passes its thread and shows the panel in its side column.
     let messages_given = messages.is_some();
@@ -182,7 +182,7 @@ pub async fn lead_panel(
     let turns = turns
         .into_iter()
         .map(|t| TurnRow {
-            at: minute(t.created_at),
+            at: local_minute(t.created_at, &zone),
             intent: t.intent.replace('_', " "),
             score: t.score,
             action: t.next_action.replace('_', " "),

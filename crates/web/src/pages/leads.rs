@@ -479,15 +479,7 @@ async fn lead_view(
         .map(history_row)
         .collect();
     let threads = state.store.lead_conversations(account, lead.id).await?;
-    let panel = super::lead_panel::lead_panel(
-        state,
-        account,
-        &ctx.account.profile.industry,
-        &lead,
-        &threads,
-        None,
-    )
-    .await?;
+    let panel = super::lead_panel::lead_panel(state, &ctx.account, &lead, &threads, None).await?;
     let conversations = threads
         .into_iter()
         .map(|c| ConversationLink {

@@ -35,7 +35,12 @@ pub struct MessageRow {
     pub error_code: Option<String>,
 }
 
-fn message_rows(messages: &[Message], names: &HashMap<UserId, String>) -> Vec<MessageRow> {
+fn message_rows(
+    messages: &[Message],
+    names: &HashMap<UserId, String>,
+    account: &leadline_store::Account,
+) -> Vec<MessageRow> {
+    let (zone, _) = messaging::account_zone(account);
     messages
         .iter()
         .map(|m| MessageRow {
@@ -43,7 +48,7 @@ fn message_rows(messages: &[Message], names: &HashMap<UserId, String>) -> Vec<Me
             outbound: m.direction == Direction::Outbound,
             author: author_label(m, names),
             body: m.body.clone(),
-            at: minute(m.created_at),
+            at: messaging::local_minute(m.created_at, &zone),
             at_iso: m.created_at.to_string(),
             status: m.status.as_str().to_owned(),
             gate: m.gate.as_ref().and_then(gate_summary),
@@ -395,22 +400,15 @@ async fn conversation_view(
         .await?;
     // With one thread the page's messages are all the panel needs; otherwise it reads them all.
     let loaded = (threads.len() == 1).then_some(messages.as_slice());
-    let panel = super::lead_panel::lead_panel(
-        state,
-        ctx.account.id,
-        &ctx.account.profile.industry,
-        &summary.lead,
-        &threads,
-        loaded,
-    )
-    .await?;
+    let panel =
+        super::lead_panel::lead_panel(state, &ctx.account, &summary.lead, &threads, loaded).await?;
     Ok(ConversationPage {
         chrome: Chrome::new(ctx, csrf, "inbox", notice),
         blocked: services::lead_blocked(state, ctx.account.id, &summary.lead.phone).await?,
         lead_id: summary.lead.id.to_string(),
         panel,
         conversation: conversation_row(&summary),
-        messages: message_rows(&messages, &names),
+        messages: message_rows(&messages, &names, &ctx.account),
         can_reply: ctx.role >= Role::Agent,
         form,
     })
@@ -449,7 +447,7 @@ pub async fn conversation_messages(
     let (_, messages) = messaging::conversation(&state, ctx.account.id, id).await?;
     let names = messaging::member_names(&state, ctx.account.id).await?;
     Ok(render(&MessagesPartial {
-        messages: message_rows(&messages, &names),
+        messages: message_rows(&messages, &names, &ctx.account),
     }))
 }
 
@@ -546,7 +544,7 @@ async fn sandbox_view(
                     let names = messaging::member_names(state, ctx.account.id).await?;
                     (
                         Some(conversation.id.to_string()),
-                        message_rows(&messages, &names),
+                        message_rows(&messages, &names, &ctx.account),
                     )
                 }
                 None => (None, Vec::new()),
@@ -589,7 +587,7 @@ pub async fn sandbox_messages(
             messaging::sandbox_thread(&state, ctx.account.id, &channel, &phone).await?
     {
         let names = messaging::member_names(&state, ctx.account.id).await?;
-        messages = message_rows(&found, &names);
+        messages = message_rows(&found, &names, &ctx.account);
     }
     Ok(render(&MessagesPartial { messages }))
 }

@@ -463,7 +463,7 @@ async fn view(
         .map(|i| i.as_str().to_owned())
         .unwrap_or_default();
 
-    let messages = simulator_thread(state, ctx.account.id, progress.sandbox.as_ref()).await?;
+    let messages = simulator_thread(state, &ctx.account, progress.sandbox.as_ref()).await?;
     let mut page = OnboardingPage {
         chrome: Chrome::new(ctx, csrf, "onboarding", notice),
         done: steps.iter().filter(|s| s.state == "done").count(),
@@ -497,9 +497,11 @@ async fn view(
 
 async fn simulator_thread(
     state: &AppState,
-    account: AccountId,
+    owner: &leadline_store::Account,
     sandbox: Option<&Channel>,
 ) -> Result<Vec<ThreadRow>, AppError> {
+    let account = owner.id;
+    let (zone, _) = messaging::account_zone(owner);
     let Some(channel) = sandbox else {
         return Ok(Vec::new());
     };
@@ -516,7 +518,7 @@ async fn simulator_thread(
             outbound: m.direction == Direction::Outbound,
             author: messaging::author_label(m, &names),
             body: m.body.clone(),
-            at: messaging::minute(m.created_at),
+            at: messaging::local_minute(m.created_at, &zone),
             at_iso: m.created_at.to_string(),
             status: m.status.as_str().to_owned(),
             gate: m.gate.as_ref().and_then(messaging::gate_summary),

@@ -741,9 +741,23 @@ async fn the_assistant_api_validates_versions_and_scopes_to_the_account() {
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
+    // Two editors send their change from version 2 at the same moment: one is saved, the
+    // other is told to reload; never both.
+    let put = |name: &'static str| {
+        let mut changed = settings.clone();
+        changed["personality"]["assistant_name"] = json!(name);
+        api.req(Method::PUT, "/assistant")
+            .header("if-match", "\"2\"")
+            .json(&json!({ "settings": changed }))
+            .send()
+    };
+    let (a, b) = tokio::join!(put("Robin"), put("Robyn"));
+    let mut statuses = [a.unwrap().status().as_u16(), b.unwrap().status().as_u16()];
+    statuses.sort();
+    assert_eq!(statuses, [200, 409]);
     // The dashboard sees what the API saved.
     let page = owner.get_text("/app/assistant").await;
-    assert!(page.contains("value=\"Robin\""));
+    assert!(page.contains("value=\"Robin\"") || page.contains("value=\"Robyn\""));
 
     let (status, list) = api.get_json("/assistant/versions").await;
     assert_eq!(status, 200);
@@ -753,7 +767,7 @@ async fn the_assistant_api_validates_versions_and_scopes_to_the_account() {
         .iter()
         .map(|v| v["version"].as_i64().unwrap())
         .collect();
-    assert_eq!(numbers, [2, 1]);
+    assert_eq!(numbers, [3, 2, 1]);
     assert_eq!(list["versions"][0]["settings"], serde_json::Value::Null);
     let (status, one) = api.get_json("/assistant/versions/1").await;
     assert_eq!(status, 200);
