@@ -306,6 +306,7 @@ pub trait Store:
     + JobStore
     + AnalyticsStore
     + crate::turns::TurnStore
+    + crate::notifications::NotificationStore
     + HealthStore
     + 'static
 {
@@ -331,6 +332,7 @@ impl<T> Store for T where
         + JobStore
         + AnalyticsStore
         + crate::turns::TurnStore
+        + crate::notifications::NotificationStore
         + HealthStore
         + 'static
 {
