@@ -24,7 +24,7 @@ use leadline_providers::ai::{
     ChatModel, ModelConfig, ModelError, ModelMessage, ModelProvider, ModelRequest, TokenUsage,
     chat_model_with_client,
 };
-use leadline_store::{Direction, MessageStatus, NewTurn, Store};
+use leadline_store::{Direction, MessageStatus, NewHandoff, NewTurn, Store};
 use secrecy::SecretString;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -324,6 +324,15 @@ impl AssistantReplies {
     }
 }
 
+/// "the lead asked for a person" → "The lead asked for a person", for people reading it.
+fn capitalized(text: &str) -> String {
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
+
 /// The first instant of the current UTC month: budgets are per calendar month.
 fn month_start() -> jiff::Timestamp {
     let now = jiff::Timestamp::now().to_zoned(jiff::tz::TimeZone::UTC);
@@ -458,14 +467,26 @@ impl ReplyGenerator for AssistantReplies {
         if let (NextAction::HandOff { reason }, Some(conversation_id)) =
             (&out.next_action, conversation)
         {
+            // Flags, the notification and its job in one transaction, keyed on the turn's last
+            // inbound message: a retried reply job never notifies twice.
+            let key = match last_inbound {
+                Some(m) => format!("handoff:{conversation_id}:{m}"),
+                None => format!("handoff:{conversation_id}:start"),
+            };
             self.store
-                .set_needs_attention(account, conversation_id, true)
-                .await?;
-            if reason.pauses_ai() {
-                self.store
-                    .set_ai_paused(account, conversation_id, true)
-                    .await?;
-            }
+                .record_handoff(NewHandoff {
+                    notification_id: EventId::new(),
+                    account_id: account,
+                    conversation_id,
+                    idempotency_key: key,
+                    reason: capitalized(&reason.describe()),
+                    pause_ai: reason.pauses_ai(),
+                    job_id: leadline_domain::ids::JobId::new(),
+                    job_kind: crate::notify::HANDOFF_JOB.into(),
+                    at: jiff::Timestamp::now(),
+                })
+                .await
+                .context("recording the hand-off")?;
             tracing::info!(conversation = %conversation_id, reason = %reason.describe(), "handed off to a person");
         }
         Ok(decided.reply)
