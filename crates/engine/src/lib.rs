@@ -21,6 +21,8 @@ pub mod providers;
 pub mod replies;
 pub mod summaries;
 
+pub use handoff::default_email_on_handoff;
+
 use anyhow::Context;
 use gate::{GateDecision, GateInput};
 use ingest::{INBOUND_JOB, IngestQueue};

@@ -51,6 +51,9 @@ pub struct WebConfig {
     pub login_limits: LoginLimits,
     /// How long the pipeline waits for more bubbles of a burst before answering.
     pub debounce: SignedDuration,
+    /// Tests only: outgoing webhooks may go to `http://127.0.0.1` mock receivers. Production
+    /// accepts public `https` URLs only.
+    pub allow_http_loopback_webhooks: bool,
 }
 
 impl WebConfig {
@@ -62,6 +65,7 @@ impl WebConfig {
             trust_proxy: false,
             login_limits: LoginLimits::default(),
             debounce: EngineConfig::default().debounce,
+            allow_http_loopback_webhooks: false,
         }
     }
 
@@ -112,12 +116,19 @@ impl AppState {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .unwrap_or_default();
-        let engine = Arc::new(Engine::new(
-            store.clone(),
-            ProviderFactory::new(secrets.clone(), Arc::new(SandboxProvider::new())),
-            Arc::new(AssistantReplies::new(store.clone(), secrets.clone())),
-            config.engine_config(),
-        ));
+        let engine = Arc::new(
+            Engine::new(
+                store.clone(),
+                ProviderFactory::new(secrets.clone(), Arc::new(SandboxProvider::new())),
+                Arc::new(AssistantReplies::new(store.clone(), secrets.clone())),
+                config.engine_config(),
+            )
+            .with_notifications(crate::mail::notifications(
+                mailer.clone(),
+                secrets.clone(),
+                config.allow_http_loopback_webhooks,
+            )),
+        );
         Self {
             store,
             secrets,

@@ -15,6 +15,7 @@ mod inbox;
 mod isolation;
 mod leads;
 mod mail;
+mod notifications;
 mod oidc;
 mod onboarding;
 mod ops;
