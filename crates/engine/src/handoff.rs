@@ -139,7 +139,9 @@ impl Engine {
             let wants = prefs
                 .iter()
                 .find(|p| p.user_id == member.user_id)
-                .map_or(default_email_on_handoff(member.role), |p| p.email_on_handoff);
+                .map_or(default_email_on_handoff(member.role), |p| {
+                    p.email_on_handoff
+                });
             if wants {
                 deliveries.push(new_delivery(
                     DeliveryChannel::Email,
@@ -294,13 +296,12 @@ impl Engine {
         delivery: &Delivery,
         now: Timestamp,
     ) -> anyhow::Result<WebhookOutcome> {
-        let url = match notify::validate_webhook_url(
-            &delivery.target,
-            notifications.allow_http_loopback,
-        ) {
-            Ok(u) => u,
-            Err(why) => return Ok(WebhookOutcome::Refused { error: why }),
-        };
+        let url =
+            match notify::validate_webhook_url(&delivery.target, notifications.allow_http_loopback)
+            {
+                Ok(u) => u,
+                Err(why) => return Ok(WebhookOutcome::Refused { error: why }),
+            };
         let secret = notifications
             .secrets
             .reveal(notification.account_id, WEBHOOK_SECRET_PURPOSE)

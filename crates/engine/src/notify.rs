@@ -93,8 +93,7 @@ pub fn validate_webhook_url(raw: &str, allow_http_loopback: bool) -> Result<Url,
     if url.scheme() != "https" {
         return Err("The URL must start with https://.".into());
     }
-    if host.is_empty() || host.eq_ignore_ascii_case("localhost") || host.ends_with(".localhost")
-    {
+    if host.is_empty() || host.eq_ignore_ascii_case("localhost") || host.ends_with(".localhost") {
         return Err("The URL must point to a public host.".into());
     }
     if let Some(ip) = literal
@@ -121,7 +120,9 @@ fn is_public(ip: IpAddr) -> bool {
                 || v6.is_unspecified()
                 || (v6.segments()[0] & 0xfe00) == 0xfc00
                 || (v6.segments()[0] & 0xffc0) == 0xfe80
-                || v6.to_ipv4_mapped().is_some_and(|v4| !is_public(IpAddr::V4(v4))))
+                || v6
+                    .to_ipv4_mapped()
+                    .is_some_and(|v4| !is_public(IpAddr::V4(v4))))
         }
     }
 }
@@ -165,7 +166,9 @@ pub enum WebhookOutcome {
         after: Option<Duration>,
     },
     /// Any other answer (4xx, redirects): sending again would get the same.
-    Refused { error: String },
+    Refused {
+        error: String,
+    },
 }
 
 /// Classifies a receiver's answer.

@@ -5041,16 +5041,17 @@ pub async fn summaries_record_latest_and_list(store: &dyn Store) {
     let (_, quiet) = conversation_with(store, &channel, &phone("+15125550273")).await;
     let (_, foreign) = conversation_with(store, &other_channel, &phone("+15125550274")).await;
     let t0 = now();
-    let new = |conversation: ConversationId, reason, body: &str, at, key: Option<&str>| NewSummary {
-        id: EventId::new(),
-        account_id: account.id,
-        conversation_id: conversation,
-        reason,
-        engine: "playbook".to_owned(),
-        body: body.to_owned(),
-        dedup_key: key.map(str::to_owned),
-        at,
-    };
+    let new =
+        |conversation: ConversationId, reason, body: &str, at, key: Option<&str>| NewSummary {
+            id: EventId::new(),
+            account_id: account.id,
+            conversation_id: conversation,
+            reason,
+            engine: "playbook".to_owned(),
+            body: body.to_owned(),
+            dedup_key: key.map(str::to_owned),
+            at,
+        };
     assert_eq!(
         store
             .latest_summary(account.id, conversation.id)
@@ -5113,11 +5114,18 @@ pub async fn summaries_record_latest_and_list(store: &dyn Store) {
     let history = store.summaries(account.id, conversation.id).await.unwrap();
     assert_eq!(history, vec![handoff.clone(), first]);
     let mut page = store
-        .latest_summaries(account.id, &[conversation.id, second.id, quiet.id, foreign.id])
+        .latest_summaries(
+            account.id,
+            &[conversation.id, second.id, quiet.id, foreign.id],
+        )
         .await
         .unwrap();
     page.sort_by_key(|s| s.body.clone());
-    assert_eq!(page.len(), 2, "no summary yet, or another account's: left out");
+    assert_eq!(
+        page.len(),
+        2,
+        "no summary yet, or another account's: left out"
+    );
     assert_eq!(page[0].body, "Asked for a person.");
     assert_eq!(page[1].body, "Second lead.");
     assert!(
@@ -5192,7 +5200,10 @@ pub async fn handoff_notifications_and_deliveries(store: &dyn Store) {
         .filter(|j| j.kind == "handoff")
         .collect();
     assert_eq!(jobs.len(), 1);
-    assert_eq!(jobs[0].payload["notification_id"], notification.id.to_string());
+    assert_eq!(
+        jobs[0].payload["notification_id"],
+        notification.id.to_string()
+    );
     assert_eq!(
         store
             .get_notification(account.id, notification.id)
@@ -5338,7 +5349,10 @@ pub async fn handoff_notifications_and_deliveries(store: &dyn Store) {
     assert_eq!(failed.attempts, 1);
     let recent = store.recent_deliveries(account.id, 10).await.unwrap();
     assert_eq!(recent.len(), 2);
-    assert_eq!(store.recent_deliveries(account.id, 1).await.unwrap().len(), 1);
+    assert_eq!(
+        store.recent_deliveries(account.id, 1).await.unwrap().len(),
+        1
+    );
 
     // Scoped to the account.
     assert_not_found(
@@ -5365,9 +5379,20 @@ pub async fn handoff_notifications_and_deliveries(store: &dyn Store) {
             .plan_deliveries(other.id, notification.id, "x", Vec::new(), t0)
             .await,
     );
-    assert!(store.recent_deliveries(other.id, 10).await.unwrap().is_empty());
+    assert!(
+        store
+            .recent_deliveries(other.id, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     for job in store
-        .claim_jobs(&["handoff", "deliver"], t0 + minutes(10), t0 + minutes(11), 50)
+        .claim_jobs(
+            &["handoff", "deliver"],
+            t0 + minutes(10),
+            t0 + minutes(11),
+            50,
+        )
         .await
         .unwrap()
     {
@@ -5380,7 +5405,13 @@ pub async fn notification_prefs_per_member(store: &dyn Store) {
     use crate::NotificationPref;
     let (owner, account) = signup(store, "prefs").await;
     let (stranger, other) = signup(store, "prefs-other").await;
-    assert!(store.notification_prefs(account.id).await.unwrap().is_empty());
+    assert!(
+        store
+            .notification_prefs(account.id)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     let off = NotificationPref {
         user_id: owner.id,
         email_on_handoff: false,
@@ -5401,7 +5432,10 @@ pub async fn notification_prefs_per_member(store: &dyn Store) {
         .set_notification_pref(account.id, on.clone())
         .await
         .unwrap();
-    assert_eq!(store.notification_prefs(account.id).await.unwrap(), vec![on]);
+    assert_eq!(
+        store.notification_prefs(account.id).await.unwrap(),
+        vec![on]
+    );
     assert_not_found(
         store
             .set_notification_pref(

@@ -176,9 +176,13 @@ pub struct Delivery {
 pub enum DeliveryAttempt {
     Delivered,
     /// Failed, will be tried again.
-    Retry { error: String },
+    Retry {
+        error: String,
+    },
     /// Failed for good.
-    Failed { error: String },
+    Failed {
+        error: String,
+    },
 }
 
 /// A member's notification choices; members without a row get the role's default.

@@ -3,12 +3,12 @@
 //! so (`LogMailer`).
 
 use async_trait::async_trait;
+use leadline_engine::notify::{NotificationMailer, Notifications};
 use lettre::message::Mailbox;
 use lettre::message::header::ContentType;
 use lettre::transport::smtp::AsyncSmtpTransportBuilder;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use secrecy::{ExposeSecret, SecretString};
-use leadline_engine::notify::{NotificationMailer, Notifications};
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;

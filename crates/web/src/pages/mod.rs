@@ -186,10 +186,7 @@ pub fn router(_state: AppState) -> Router<AppState> {
             "/app/assistant/versions/{version}/restore",
             post(assistant::version_restore),
         )
-        .route(
-            "/app/settings/notifications",
-            get(notifications::page),
-        )
+        .route("/app/settings/notifications", get(notifications::page))
         .route(
             "/app/settings/notifications/me",
             post(notifications::me_submit),

@@ -49,10 +49,9 @@ async fn email_on_handoff(state: &AppState, ctx: &AccountCtx) -> Result<bool, Ap
         .await?
         .into_iter()
         .find(|p| p.user_id == ctx.user.id)
-        .map_or(
-            leadline_engine::default_email_on_handoff(ctx.role),
-            |p| p.email_on_handoff,
-        ))
+        .map_or(leadline_engine::default_email_on_handoff(ctx.role), |p| {
+            p.email_on_handoff
+        }))
 }
 
 async fn page_view(
@@ -68,10 +67,9 @@ async fn page_view(
     let form = match form {
         Some(f) => f,
         None => {
-            let settings =
-                summaries::notification_settings(state.store.as_ref(), ctx.account.id)
-                    .await
-                    .map_err(AppError::internal)?;
+            let settings = summaries::notification_settings(state.store.as_ref(), ctx.account.id)
+                .await
+                .map_err(AppError::internal)?;
             FormState::with_values([
                 ("quiet_minutes", settings.quiet_minutes.to_string()),
                 ("webhook_url", settings.webhook_url.unwrap_or_default()),

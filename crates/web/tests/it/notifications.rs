@@ -174,7 +174,10 @@ async fn a_hand_off_is_summarized_emailed_and_posted_once_to_a_signed_webhook() 
     assert!(mails[0].body.contains(&link), "{}", mails[0].body);
     assert!(mails[0].body.contains(&summary.body));
     assert!(mails[0].body.contains("asked for a person"));
-    assert!(mails_to(&app, "sam@example.com").len() == 1, "only the invitation");
+    assert!(
+        mails_to(&app, "sam@example.com").len() == 1,
+        "only the invitation"
+    );
 
     // The receiver answered 500: the attempt is recorded and retried later.
     assert_eq!(hook.received.lock().unwrap().len(), 1);
@@ -208,8 +211,19 @@ async fn a_hand_off_is_summarized_emailed_and_posted_once_to_a_signed_webhook() 
     assert_eq!(event["lead"]["phone"], LEAD);
     assert_eq!(event["lead"]["id"], conversation.lead_id.to_string());
     assert_eq!(event["summary"], summary.body);
-    assert!(event["reason"].as_str().unwrap().contains("asked for a person"));
-    assert!(event["occurred_at"].as_str().unwrap().parse::<Timestamp>().is_ok());
+    assert!(
+        event["reason"]
+            .as_str()
+            .unwrap()
+            .contains("asked for a person")
+    );
+    assert!(
+        event["occurred_at"]
+            .as_str()
+            .unwrap()
+            .parse::<Timestamp>()
+            .is_ok()
+    );
     let id = event["id"].as_str().unwrap();
     assert_eq!(header(&received[0], "idempotency-key"), id);
     assert_eq!(header(&received[1], "idempotency-key"), id);
@@ -250,7 +264,15 @@ async fn a_hand_off_is_summarized_emailed_and_posted_once_to_a_signed_webhook() 
     drive(&app, at + SignedDuration::from_hours(3)).await;
     assert_eq!(mails_to(&app, OWNER).len(), 1, "no second email");
     assert_eq!(hook.received.lock().unwrap().len(), 2, "no second webhook");
-    assert_eq!(app.db.store.recent_deliveries(account, 10).await.unwrap().len(), 2);
+    assert_eq!(
+        app.db
+            .store
+            .recent_deliveries(account, 10)
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
     assert_eq!(
         app.db
             .store
@@ -277,7 +299,10 @@ async fn a_hand_off_is_summarized_emailed_and_posted_once_to_a_signed_webhook() 
     assert!(page.contains("id=\"summary\"") && page.contains("when it was handed off"));
     let page = b.get_text("/app/settings/notifications").await;
     assert!(page.contains("status-delivered"));
-    assert!(app.db.store.pending_jobs(account).await.unwrap().is_empty(), "no job left behind");
+    assert!(
+        app.db.store.pending_jobs(account).await.unwrap().is_empty(),
+        "no job left behind"
+    );
 }
 
 #[tokio::test]
@@ -297,13 +322,23 @@ async fn preference_off_means_no_email_and_viewers_get_no_admin_controls() {
     let account = account_of(&app, OWNER).await;
     assert!(the_conversation(&app).await.needs_attention);
     assert!(mails_to(&app, OWNER).is_empty(), "opted out: no email");
-    assert!(app.db.store.recent_deliveries(account, 10).await.unwrap().is_empty());
+    assert!(
+        app.db
+            .store
+            .recent_deliveries(account, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 
     // A viewer sees their own choice, and nothing they cannot use.
     let viewer = member(&app, &b, "val@example.com", "Val Viewer", "viewer").await;
     let page = viewer.get_text("/app/settings/notifications").await;
     assert!(page.contains("Email me when a conversation is handed off"));
-    assert!(!page.contains("id=\"f-email_on_handoff\" checked"), "viewers default off");
+    assert!(
+        !page.contains("id=\"f-email_on_handoff\" checked"),
+        "viewers default off"
+    );
     assert!(!page.contains("Webhook URL") && !page.contains("Recent deliveries"));
     let r = viewer
         .post_form(
@@ -312,10 +347,15 @@ async fn preference_off_means_no_email_and_viewers_get_no_admin_controls() {
         )
         .await;
     assert_eq!(r.status(), 403);
-    let r = viewer.post_form("/app/settings/notifications/secret", &[]).await;
+    let r = viewer
+        .post_form("/app/settings/notifications/secret", &[])
+        .await;
     assert_eq!(r.status(), 403);
     let r = viewer
-        .post_form("/app/settings/notifications/me", &[("email_on_handoff", "on")])
+        .post_form(
+            "/app/settings/notifications/me",
+            &[("email_on_handoff", "on")],
+        )
         .await;
     assert_eq!(r.status(), 303);
     let page = viewer.get_text("/app/settings/notifications").await;
@@ -330,7 +370,10 @@ async fn settings_are_validated_and_a_quiet_summary_waits_for_the_quiet_period()
     let r = b
         .post_form(
             "/app/settings/notifications/account",
-            &[("quiet_minutes", "2"), ("webhook_url", "http://example.com/hook")],
+            &[
+                ("quiet_minutes", "2"),
+                ("webhook_url", "http://example.com/hook"),
+            ],
         )
         .await;
     assert_eq!(r.status(), 422);
@@ -341,7 +384,10 @@ async fn settings_are_validated_and_a_quiet_summary_waits_for_the_quiet_period()
     let r = b
         .post_form(
             "/app/settings/notifications/account",
-            &[("quiet_minutes", "30"), ("webhook_url", "https://10.0.0.5/hook")],
+            &[
+                ("quiet_minutes", "30"),
+                ("webhook_url", "https://10.0.0.5/hook"),
+            ],
         )
         .await;
     assert_eq!(r.status(), 422);
@@ -369,7 +415,11 @@ async fn settings_are_validated_and_a_quiet_summary_waits_for_the_quiet_period()
     // Six minutes on: the reply ran, the summary job looked and waits for ten quiet minutes.
     run(t0 + SignedDuration::from_mins(6)).await;
     assert_eq!(
-        app.db.store.latest_summary(account, conversation.id).await.unwrap(),
+        app.db
+            .store
+            .latest_summary(account, conversation.id)
+            .await
+            .unwrap(),
         None
     );
     let waiting: Vec<_> = app
@@ -395,6 +445,56 @@ async fn settings_are_validated_and_a_quiet_summary_waits_for_the_quiet_period()
     assert!(summary.body.contains("Hello there"), "{}", summary.body);
     // Once per quiet spell.
     run(t0 + SignedDuration::from_mins(60)).await;
-    assert_eq!(app.db.store.summaries(account, conversation.id).await.unwrap().len(), 1);
-    assert!(mails_to(&app, OWNER).is_empty(), "a quiet summary notifies nobody");
+    assert_eq!(
+        app.db
+            .store
+            .summaries(account, conversation.id)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert!(
+        mails_to(&app, OWNER).is_empty(),
+        "a quiet summary notifies nobody"
+    );
+}
+
+#[tokio::test]
+async fn a_webhook_that_keeps_failing_is_given_up_and_shown_as_failed() {
+    let app = spawn().await;
+    let b = with_sandbox(&app).await;
+    let hook = receiver(usize::MAX).await;
+    let r = b
+        .post_form(
+            "/app/settings/notifications/account",
+            &[("quiet_minutes", "30"), ("webhook_url", &hook.url)],
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    let at = open_window(LEAD);
+    text_as_lead(&b, "Can I talk to a real person please?").await;
+    // Each pass an hour later: past any backoff (capped at five minutes).
+    for hour in 0..10 {
+        drive(&app, at + SignedDuration::from_hours(hour)).await;
+    }
+    let account = account_of(&app, OWNER).await;
+    let webhook = app
+        .db
+        .store
+        .recent_deliveries(account, 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|d| d.channel == DeliveryChannel::Webhook)
+        .unwrap();
+    assert_eq!(webhook.status, DeliveryStatus::Failed);
+    assert_eq!(webhook.attempts, 6, "the default number of attempts");
+    assert_eq!(hook.received.lock().unwrap().len(), 6);
+    assert!(webhook.last_error.unwrap().contains("HTTP 500"));
+    let page = b.get_text("/app/settings/notifications").await;
+    assert!(page.contains("status-failed") && page.contains("the receiver answered HTTP 500"));
+    assert!(app.db.store.pending_jobs(account).await.unwrap().is_empty());
+    // The email went out regardless.
+    assert_eq!(mails_to(&app, OWNER).len(), 1);
 }
