@@ -7,7 +7,7 @@ use crate::notify::{
     self, DELIVER_JOB, EVENT_TYPE, Notifications, SIGNATURE_HEADER, WEBHOOK_SECRET_PURPOSE,
     WebhookOutcome,
 };
-use crate::summaries::{self, SUMMARIZE_JOB, SUMMARY_ENGINE};
+use crate::summaries::{self, SUMMARIZE_JOB};
 use anyhow::Context;
 use jiff::{SignedDuration, Timestamp};
 use leadline_domain::Role;
@@ -70,16 +70,24 @@ impl Engine {
             .await?
             .is_some_and(|s| s.created_at >= last);
         if !covered {
-            let body =
-                summaries::summarize_conversation(self.store.as_ref(), account, id, None).await?;
+            let written = summaries::summarize_conversation(
+                self.store.as_ref(),
+                self.replies.as_ref(),
+                account,
+                id,
+                None,
+            )
+            .await?;
             self.store
                 .record_summary(NewSummary {
                     id: EventId::new(),
                     account_id: account,
                     conversation_id: id,
                     reason: SummaryReason::Quiet,
-                    engine: SUMMARY_ENGINE.into(),
-                    body,
+                    engine: written.engine,
+                    body: written.body,
+                    input_tokens: written.input_tokens,
+                    output_tokens: written.output_tokens,
                     // One quiet summary per quiet spell, even if this run is repeated.
                     dedup_key: Some(format!("quiet:{id}:{}", last.as_microsecond())),
                     at: now,
@@ -103,15 +111,19 @@ impl Engine {
             }
             Err(e) => return Err(e.into()),
         };
-        let body = match summaries::summarize_conversation(
+        // A repeated run (a crash before completion) records nothing new: the summary is keyed
+        // on the notification, so the first one stays.
+        let key = format!("handoff:{}", notification.id);
+        let written = summaries::summarize_conversation(
             self.store.as_ref(),
+            self.replies.as_ref(),
             account,
             notification.conversation_id,
             Some(&notification.reason),
         )
-        .await
-        {
-            Ok(body) => body,
+        .await;
+        let written = match written {
+            Ok(w) => w,
             // The lead was deleted meanwhile: nobody to tell about.
             Err(e) if matches!(e.downcast_ref(), Some(StoreError::NotFound)) => {
                 self.store.complete_job(job.id, job.run_at).await?;
@@ -126,9 +138,11 @@ impl Engine {
                 account_id: account,
                 conversation_id: notification.conversation_id,
                 reason: SummaryReason::Handoff,
-                engine: SUMMARY_ENGINE.into(),
-                body,
-                dedup_key: Some(format!("handoff:{}", notification.id)),
+                engine: written.engine,
+                body: written.body,
+                input_tokens: written.input_tokens,
+                output_tokens: written.output_tokens,
+                dedup_key: Some(key),
                 at: now,
             })
             .await?;

@@ -3,9 +3,12 @@
 //! handed off). Written by the `summarize` job once a conversation has been quiet for the
 //! account's quiet period, and by the hand-off job at once.
 //!
-//! The summary is the deterministic one from `leadline_conversation::model_turn::summarize`:
-//! it costs nothing, cannot invent facts, and is the same on every retry.
+//! The summary is written by the account's model when it has one within its monthly budget
+//! (given the deterministic summary as the facts; its tokens count toward the budget), and is
+//! otherwise the deterministic one from `leadline_conversation::model_turn::summarize`, which
+//! costs nothing and cannot invent facts.
 
+use crate::replies::{ReplyGenerator, Turn};
 use anyhow::Context;
 use jiff::{SignedDuration, Timestamp};
 use leadline_conversation::model_turn::summarize;
@@ -84,14 +87,25 @@ pub async fn notification_settings(
     })
 }
 
-/// The deterministic summary of a conversation as it stands; `handed_off` adds why a person
-/// was asked to take over.
+/// A summary ready to record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Written {
+    pub body: String,
+    pub engine: String,
+    pub input_tokens: i64,
+    pub output_tokens: i64,
+}
+
+/// The summary of a conversation as it stands: the account's model's, when it has one within
+/// budget (`replies`), otherwise the deterministic one. `handed_off` adds why a person was asked
+/// to take over, always in our own words.
 pub async fn summarize_conversation(
     store: &dyn Store,
+    replies: &dyn ReplyGenerator,
     account: AccountId,
     conversation: ConversationId,
     handed_off: Option<&str>,
-) -> anyhow::Result<String> {
+) -> anyhow::Result<Written> {
     let conv = store.get_conversation(account, conversation).await?;
     let lead = store.get_lead(account, conv.lead_id).await?;
     let profile = store.get_account(account).await?.profile;
@@ -106,10 +120,9 @@ pub async fn summarize_conversation(
             }
         }
     }
-    let history: Vec<ChatLine> = store
-        .messages(account, conversation)
-        .await?
-        .into_iter()
+    let messages = store.messages(account, conversation).await?;
+    let history: Vec<ChatLine> = messages
+        .iter()
         .filter(|m| {
             !matches!(
                 m.status,
@@ -122,7 +135,7 @@ pub async fn summarize_conversation(
             } else {
                 Speaker::Assistant
             },
-            text: m.body,
+            text: m.body.clone(),
             message_ref: m.id.to_string(),
         })
         .collect();
@@ -137,11 +150,39 @@ pub async fn summarize_conversation(
         .unwrap_or(0)
         .clamp(0, 100);
     let score = u8::try_from(score).context("score out of range")?;
-    let mut body = summarize(&resolved.schema, &known, &history, intent, score);
+    let facts = summarize(&resolved.schema, &known, &history, intent, score);
+    let turn = Turn {
+        profile: &profile,
+        lead: &lead,
+        history: &messages,
+    };
+    let mut written = match replies.summarize(&turn, &facts).await {
+        Ok(Some(m)) => Written {
+            body: m.text,
+            engine: m.engine,
+            input_tokens: m.input_tokens,
+            output_tokens: m.output_tokens,
+        },
+        Ok(None) => Written {
+            body: facts,
+            engine: SUMMARY_ENGINE.into(),
+            input_tokens: 0,
+            output_tokens: 0,
+        },
+        Err(e) => {
+            tracing::warn!(%account, error = %format!("{e:#}"), "model summary unavailable; the deterministic summary is used");
+            Written {
+                body: facts,
+                engine: SUMMARY_ENGINE.into(),
+                input_tokens: 0,
+                output_tokens: 0,
+            }
+        }
+    };
     if let Some(reason) = handed_off {
-        body.push_str(&format!(" Handed off: {reason}."));
+        written.body.push_str(&format!(" Handed off: {reason}."));
     }
-    Ok(body)
+    Ok(written)
 }
 
 /// When a conversation last saw a message (its creation when it has none).

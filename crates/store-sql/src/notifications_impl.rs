@@ -146,7 +146,8 @@ macro_rules! impl_notifications {
                     }
                     let row: SummaryRow = sqlx::query_as(&format!(
                         "INSERT INTO conversation_summaries (id, account_id, conversation_id, reason, engine, body, \
-                         dedup_key, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING {SUMMARY_COLUMNS}"
+                         input_tokens, output_tokens, dedup_key, created_at) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING {SUMMARY_COLUMNS}"
                     ))
                     .bind(summary.id.to_string())
                     .bind(account.to_string())
@@ -154,6 +155,8 @@ macro_rules! impl_notifications {
                     .bind(summary.reason.as_str())
                     .bind(&summary.engine)
                     .bind(&summary.body)
+                    .bind(summary.input_tokens)
+                    .bind(summary.output_tokens)
                     .bind(summary.dedup_key.as_deref())
                     .bind(micros(summary.at))
                     .fetch_one(&mut *tx)

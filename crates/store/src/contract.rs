@@ -5049,6 +5049,8 @@ pub async fn summaries_record_latest_and_list(store: &dyn Store) {
             reason,
             engine: "playbook".to_owned(),
             body: body.to_owned(),
+            input_tokens: 0,
+            output_tokens: 0,
             dedup_key: key.map(str::to_owned),
             at,
         };
@@ -5094,16 +5096,20 @@ pub async fn summaries_record_latest_and_list(store: &dyn Store) {
         .await
         .unwrap();
     assert_eq!(again, handoff);
-    store
-        .record_summary(new(
-            second.id,
-            SummaryReason::Quiet,
-            "Second lead.",
-            t0,
-            None,
-        ))
-        .await
-        .unwrap();
+    // A model-written summary: its tokens count toward the monthly budget with the turns'.
+    let mut by_model = new(second.id, SummaryReason::Quiet, "Second lead.", t0, None);
+    by_model.engine = "openai:gpt-test".to_owned();
+    by_model.input_tokens = 30;
+    by_model.output_tokens = 20;
+    let before = store.tokens_used_since(account.id, t0).await.unwrap();
+    assert_eq!(
+        store.record_summary(by_model).await.unwrap().engine,
+        "openai:gpt-test"
+    );
+    assert_eq!(
+        store.tokens_used_since(account.id, t0).await.unwrap(),
+        before + 50
+    );
     assert_eq!(
         store
             .latest_summary(account.id, conversation.id)

@@ -47,6 +47,10 @@ pub struct NewSummary {
     /// `playbook` for the deterministic summary, or the model as `provider:model`.
     pub engine: String,
     pub body: String,
+    /// Model tokens spent writing it (0 for the deterministic summary); they count toward the
+    /// account's monthly budget (`tokens_used_since`).
+    pub input_tokens: i64,
+    pub output_tokens: i64,
     /// With a key, recording again returns the first summary (a retried job writes once).
     pub dedup_key: Option<String>,
     pub at: Timestamp,

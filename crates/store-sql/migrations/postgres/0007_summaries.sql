@@ -1,5 +1,5 @@
--- Conversation summaries (history: one row per summary) and hand-off notifications with their
--- deliveries (email to members who opted in, the account's outgoing webhook), plus each member's
+-- Conversation summaries (history: one row per summary, with the model tokens it spent, which
+-- count toward the monthly budget like turns'), and hand-off notifications with their deliveries (email to members who opted in, the account's outgoing webhook), plus each member's
 -- notification preference. Same conventions as 0002; kept line for line between SQLite and
 -- PostgreSQL.
 CREATE TABLE conversation_summaries (
@@ -9,6 +9,8 @@ CREATE TABLE conversation_summaries (
     reason TEXT NOT NULL,
     engine TEXT NOT NULL,
     body TEXT NOT NULL,
+    input_tokens BIGINT NOT NULL DEFAULT 0,
+    output_tokens BIGINT NOT NULL DEFAULT 0,
     dedup_key TEXT,
     created_at BIGINT NOT NULL,
     FOREIGN KEY (account_id, conversation_id) REFERENCES conversations (account_id, id) ON DELETE CASCADE
