@@ -9,6 +9,7 @@ pub mod csrf;
 pub mod error;
 pub mod mail;
 pub mod messaging;
+pub mod notifications;
 pub mod oidc;
 pub mod ops;
 pub mod pages;

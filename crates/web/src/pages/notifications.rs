@@ -5,18 +5,17 @@
 use super::{Chrome, FormState, NoticeQuery, PageResult, render, render_status};
 use crate::auth::AccountCtx;
 use crate::csrf::CsrfToken;
-use crate::error::{AppError, FieldError};
+use crate::error::AppError;
 use crate::messaging::minute;
+use crate::notifications;
 use crate::state::AppState;
 use askama::Template;
 use axum::Form;
 use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Redirect};
-use leadline_domain::{AccountId, Role};
-use leadline_engine::notify::{self, WEBHOOK_SECRET_PURPOSE};
-use leadline_engine::summaries::{self, NOTIFICATION_SETTINGS, NotificationSettings};
-use leadline_store::{DeliveryStatus, NewAudit, NotificationPref};
-use secrecy::ExposeSecret;
+use leadline_domain::Role;
+use leadline_engine::summaries;
+use leadline_store::{DeliveryStatus, NotificationPref};
 
 pub struct DeliveryRow {
     pub at: String,
@@ -77,14 +76,7 @@ async fn page_view(
         }
     };
     let (secret_masked, deliveries) = if manage {
-        let masked = state
-            .secrets
-            .list_masked(ctx.account.id)
-            .await
-            .map_err(AppError::internal)?
-            .into_iter()
-            .find(|s| s.purpose == WEBHOOK_SECRET_PURPOSE)
-            .map(|s| s.masked);
+        let masked = notifications::masked_secret(state, ctx.account.id).await?;
         let deliveries = state
             .store
             .recent_deliveries(ctx.account.id, 25)
@@ -160,101 +152,13 @@ pub struct AccountInput {
     webhook_url: String,
 }
 
-/// Checks and stores the account's settings; a webhook URL without a signing secret gets one,
-/// which is returned to be shown once.
-pub async fn save_settings(
-    state: &AppState,
-    account: AccountId,
-    role: Role,
-    actor: &str,
-    quiet_minutes: &str,
-    webhook_url: &str,
-) -> Result<Option<String>, AppError> {
-    crate::auth::require_role(role, Role::Admin)?;
-    let quiet = NotificationSettings::parse_quiet_minutes(quiet_minutes);
-    let url = webhook_url.trim();
-    let checked = if url.is_empty() {
-        Ok(None)
-    } else {
-        notify::validate_webhook_url(url, state.config.allow_http_loopback_webhooks)
-            .map(|u| Some(u.to_string()))
-    };
-    let mut fields = Vec::new();
-    if let Err(m) = &quiet {
-        fields.push(FieldError {
-            field: "quiet_minutes".into(),
-            message: m.clone(),
-        });
-    }
-    if let Err(m) = &checked {
-        fields.push(FieldError {
-            field: "webhook_url".into(),
-            message: m.clone(),
-        });
-    }
-    if !fields.is_empty() {
-        return Err(AppError::validation(
-            "Some notification settings need attention.",
-            fields,
-        ));
-    }
-    let settings = NotificationSettings {
-        quiet_minutes: quiet.unwrap_or(summaries::DEFAULT_QUIET_MINUTES),
-        webhook_url: checked.unwrap_or(None),
-    };
-    let value = serde_json::to_value(&settings).map_err(AppError::internal)?;
-    state
-        .store
-        .put_setting(
-            account,
-            NOTIFICATION_SETTINGS,
-            value,
-            NewAudit {
-                account_id: account,
-                actor: actor.to_owned(),
-                action: "notifications.settings".into(),
-                details: serde_json::json!({
-                    "quiet_minutes": settings.quiet_minutes,
-                    "webhook": settings.webhook_url.is_some(),
-                }),
-            },
-        )
-        .await?;
-    let has_secret = state
-        .secrets
-        .reveal(account, WEBHOOK_SECRET_PURPOSE)
-        .await
-        .is_ok();
-    if settings.webhook_url.is_some() && !has_secret {
-        return rotate_secret(state, account, role, actor).await.map(Some);
-    }
-    Ok(None)
-}
-
-/// Generates (or replaces) the account's webhook signing secret; returns it to be shown once.
-pub async fn rotate_secret(
-    state: &AppState,
-    account: AccountId,
-    role: Role,
-    actor: &str,
-) -> Result<String, AppError> {
-    crate::auth::require_role(role, Role::Admin)?;
-    let secret = notify::new_webhook_secret();
-    state
-        .secrets
-        .put(account, WEBHOOK_SECRET_PURPOSE, &secret, actor)
-        .await
-        .map_err(AppError::internal)?;
-    Ok(secret.expose_secret().to_owned())
-}
-
 pub async fn account_submit(
     State(state): State<AppState>,
     ctx: AccountCtx,
     csrf: axum::Extension<CsrfToken>,
     Form(input): Form<AccountInput>,
 ) -> PageResult {
-    match save_settings(
+    match notifications::save_settings(
         &state,
         ctx.account.id,
         ctx.role,
@@ -297,7 +201,8 @@ pub async fn secret_submit(
     ctx: AccountCtx,
     csrf: axum::Extension<CsrfToken>,
 ) -> PageResult {
-    let secret = rotate_secret(&state, ctx.account.id, ctx.role, &ctx.actor()).await?;
+    let secret =
+        notifications::rotate_secret(&state, ctx.account.id, ctx.role, &ctx.actor()).await?;
     Ok(render(
         &page_view(&state, &ctx, &csrf, None, None, Some(secret)).await?,
     ))

@@ -498,3 +498,87 @@ async fn a_webhook_that_keeps_failing_is_given_up_and_shown_as_failed() {
     // The email went out regardless.
     assert_eq!(mails_to(&app, OWNER).len(), 1);
 }
+
+async fn put(api: &Api, body: serde_json::Value) -> (u16, serde_json::Value) {
+    api.send_json(reqwest::Method::PUT, "/notifications/settings", body)
+        .await
+}
+
+#[tokio::test]
+async fn the_notifications_api() {
+    let app = spawn().await;
+    let b = with_sandbox(&app).await;
+    let admin = Api::new(&app, &api_key(&b, "ops", "admin").await);
+    let viewer = Api::new(&app, &api_key(&b, "read", "viewer").await);
+    let (status, settings) = viewer.get_json("/notifications/settings").await;
+    assert_eq!(status, 200);
+    assert_eq!(settings["quiet_minutes"], 30);
+    assert!(settings["webhook_url"].is_null() && settings["webhook_secret"].is_null());
+    let (status, _) = put(&viewer, serde_json::json!({"quiet_minutes": 20})).await;
+    assert_eq!(status, 403);
+    let (status, err) = put(
+        &admin,
+        serde_json::json!({"quiet_minutes": 0, "webhook_url": "http://example.com/x"}),
+    )
+    .await;
+    assert_eq!(status, 422);
+    let fields: Vec<&str> = err["error"]["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["field"].as_str().unwrap())
+        .collect();
+    assert_eq!(fields, ["quiet_minutes", "webhook_url"]);
+    let hook = receiver(0).await;
+    let (status, saved) = put(
+        &admin,
+        serde_json::json!({"quiet_minutes": 15, "webhook_url": hook.url}),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(saved["quiet_minutes"], 15);
+    let secret = saved["new_webhook_secret"].as_str().unwrap().to_owned();
+    assert!(secret.starts_with("whsec_"));
+    assert!(
+        saved["webhook_secret"]
+            .as_str()
+            .unwrap()
+            .starts_with("••••")
+    );
+    let (_, again) = admin.get_json("/notifications/settings").await;
+    assert!(again["new_webhook_secret"].is_null(), "shown once");
+    assert!(!again.to_string().contains(&secret));
+
+    // Rotation: the new secret signs what is sent next.
+    let (status, _) = viewer
+        .send_json(
+            reqwest::Method::POST,
+            "/notifications/webhook-secret",
+            serde_json::json!({}),
+        )
+        .await;
+    assert_eq!(status, 403);
+    let (status, rotated) = admin
+        .send_json(
+            reqwest::Method::POST,
+            "/notifications/webhook-secret",
+            serde_json::json!({}),
+        )
+        .await;
+    assert_eq!(status, 201);
+    let rotated = rotated["secret"].as_str().unwrap().to_owned();
+    assert_ne!(rotated, secret);
+    text_as_lead(&b, "Can I talk to a real person please?").await;
+    drive(&app, open_window(LEAD)).await;
+    let received = hook.received.lock().unwrap().clone();
+    assert_eq!(received.len(), 1);
+    assert_signed(&received[0], &rotated);
+
+    let (status, deliveries) = admin.get_json("/notifications/deliveries").await;
+    assert_eq!(status, 200);
+    let deliveries = deliveries.as_array().unwrap();
+    assert_eq!(deliveries.len(), 2, "the owner's email and the webhook");
+    assert!(deliveries.iter().all(|d| d["status"] == "delivered"));
+    let (status, _) = viewer.get_json("/notifications/deliveries").await;
+    assert_eq!(status, 403);
+}
