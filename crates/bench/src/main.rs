@@ -222,7 +222,11 @@ async fn pipeline(leads: usize, messages: usize, concurrency: usize) -> anyhow::
                 run.turns,
                 run.turn_secs,
                 run.turns as f64 / run.turn_secs.max(1e-9),
-                if alongside { "" } else { "; workers started after ingest" }
+                if alongside {
+                    ""
+                } else {
+                    "; workers started after ingest"
+                }
             );
             println!(
                 "    stored inbound: {} of {} sent; duplicate sends at the provider: {}",
