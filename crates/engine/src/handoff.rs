@@ -210,10 +210,14 @@ impl Engine {
         };
         let outcome = match outcome {
             Ok(o) => o,
-            // Our side could not even build the request (lead deleted, no secret): for people.
-            Err(e) => WebhookOutcome::Refused {
-                error: format!("{e:#}"),
-            },
+            // The conversation or lead was deleted meanwhile: nothing left to tell about.
+            Err(e) if matches!(e.downcast_ref(), Some(StoreError::NotFound)) => {
+                WebhookOutcome::Refused {
+                    error: "the conversation was deleted".into(),
+                }
+            }
+            // Our own trouble (the database): the job is retried, no attempt is counted.
+            Err(e) => return Err(e),
         };
         match outcome {
             WebhookOutcome::Delivered => {
@@ -316,15 +320,17 @@ impl Engine {
                 Ok(u) => u,
                 Err(why) => return Ok(WebhookOutcome::Refused { error: why }),
             };
-        let secret = notifications
+        let Ok(secret) = notifications
             .secrets
             .reveal(notification.account_id, WEBHOOK_SECRET_PURPOSE)
             .await
-            .map_err(|_| {
-                anyhow::anyhow!(
-                    "no webhook signing secret; generate one in the notification settings"
-                )
-            })?;
+        else {
+            // Never unsigned: an admin must generate a secret first.
+            return Ok(WebhookOutcome::Refused {
+                error: "no webhook signing secret; generate one in the notification settings"
+                    .into(),
+            });
+        };
         let conversation = self
             .store
             .get_conversation(notification.account_id, notification.conversation_id)
