@@ -373,12 +373,12 @@ impl AssistantReplies {
                 MessageStatus::Blocked | MessageStatus::Superseded | MessageStatus::Failed
             )
         }) {
-            let (tag, text) = if m.direction == Direction::Inbound {
-                ("lead_message", escape_text(&m.body))
+            let tag = if m.direction == Direction::Inbound {
+                "lead_message"
             } else {
-                ("business_message", escape_text(&m.body))
+                "business_message"
             };
-            transcript.push_str(&format!("<{tag}>{text}</{tag}>\n"));
+            transcript.push_str(&format!("<{tag}>{}</{tag}>\n", escape_text(&m.body)));
         }
         let request = ModelRequest {
             system: format!(
