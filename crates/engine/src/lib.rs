@@ -16,6 +16,7 @@ pub mod assistant;
 pub mod gate;
 mod handoff;
 pub mod ingest;
+pub mod knowledge_import;
 pub mod notify;
 pub mod providers;
 pub mod replies;

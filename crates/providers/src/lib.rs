@@ -9,6 +9,9 @@
 //!
 //! It also owns **models**: [`ai::ChatModel`] asks OpenAI, Anthropic or a compatible server for JSON.
 //!
+//! And **web pages**: [`fetch::Fetcher`] fetches a customer's public website without reaching
+//! private addresses (SSRF), and [`html`] turns a page into readable text.
+//!
 //! Rules this crate keeps:
 //! - Parse at the edge: webhooks become typed events, provider error bodies become a
 //!   [`messaging::SendError`] whose variant says what the caller must do (retry, reconcile, give up,
@@ -22,6 +25,8 @@
 //! builders of signed inbound webhooks, for this crate's tests and later crates'.
 
 pub mod ai;
+pub mod fetch;
+pub mod html;
 pub mod messaging;
 
 #[cfg(feature = "mock")]

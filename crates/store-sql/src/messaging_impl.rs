@@ -25,27 +25,30 @@ pub(crate) fn placeholders(first: usize, count: usize) -> String {
         .join(", ")
 }
 
+/// `text` with LIKE's wildcards and the escape character escaped (for `ESCAPE '\'`).
+pub(crate) fn like_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 2);
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
 /// A `LIKE ... ESCAPE '\'` pattern matching `query` as a lower-case substring, or `None` for a
 /// blank query.
 pub(crate) fn contains_pattern(query: Option<&str>) -> Option<String> {
     let query = query.map(str::trim).filter(|q| !q.is_empty())?;
-    let mut pattern = String::with_capacity(query.len() + 2);
-    pattern.push('%');
-    for c in query.to_lowercase().chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            pattern.push('\\');
-        }
-        pattern.push(c);
-    }
-    pattern.push('%');
-    Some(pattern)
+    Some(format!("%{}%", like_escape(&query.to_lowercase())))
 }
 
 macro_rules! impl_messaging {
     ($store:ty, $db:ty) => {
         const _: () = {
             use $crate::db_error::db_err;
-            use $crate::messaging_impl::{contains_pattern, placeholders};
+            use $crate::messaging_impl::{contains_pattern, like_escape, placeholders};
             use $crate::rows::{
                 author_kind, direction_str, json_text, micros, now_us, one_row, opt_json_text, records, ChannelRow,
                 ConversationRow, JobRow, LeadRow, MessageRow,
@@ -56,7 +59,7 @@ macro_rules! impl_messaging {
             use leadline_domain::{AccountId, E164Phone};
             use leadline_store::{
                 Author, Channel, ChannelStore, Conversation, ConversationStore, Direction, InboundOutcome, Job,
-                JobStore, Lead, LeadInput, LeadStore, Message, MessageStatus, MessageStore, NewChannel, NewInbound,
+                JobStore, Lead, LeadInput, LeadQuery, LeadSort, LeadStore, Message, MessageStatus, MessageStore, NewChannel, NewInbound,
                 NewJob, NewOutbound, OutboundWork, StoreError, StoreResult,
             };
             use std::collections::HashMap;
@@ -416,27 +419,42 @@ macro_rules! impl_messaging {
                         .transpose()
                 }
 
-                async fn list_leads(
-                    &self,
-                    account: AccountId,
-                    query: Option<&str>,
-                    limit: u32,
-                    offset: u32,
-                ) -> StoreResult<Vec<Lead>> {
+                async fn list_leads(&self, account: AccountId, query: &LeadQuery) -> StoreResult<Vec<Lead>> {
+                    // The order comes from a closed enum, never from input; each has an index
+                    // (0002, 0008) so a page stays fast at 100,000 leads.
+                    let dir = if query.ascending { "ASC" } else { "DESC" };
+                    let order = match query.sort {
+                        LeadSort::Created => format!("created_at {dir}, id {dir}"),
+                        LeadSort::Updated => format!("updated_at {dir}, id {dir}"),
+                        LeadSort::Name => format!("LOWER(name) {dir}, created_at DESC, id DESC"),
+                        LeadSort::Score => format!("COALESCE(score, -1) {dir}, created_at DESC, id DESC"),
+                    };
                     // SQLite's LOWER folds ASCII only; PostgreSQL's folds all of Unicode.
-                    let rows = sqlx::query_as::<_, LeadRow>(
+                    let sql = format!(
                         "SELECT * FROM leads WHERE account_id = $1 AND ($2 IS NULL \
                          OR LOWER(name) LIKE $2 ESCAPE '\\' OR LOWER(phone) LIKE $2 ESCAPE '\\' \
                          OR LOWER(COALESCE(email, '')) LIKE $2 ESCAPE '\\') \
-                         ORDER BY created_at DESC, id DESC LIMIT $3 OFFSET $4",
-                    )
-                    .bind(account.to_string())
-                    .bind(contains_pattern(query))
-                    .bind(i64::from(limit))
-                    .bind(i64::from(offset))
-                    .fetch_all(&self.pool)
-                    .await
-                    .map_err(db_err)?;
+                         AND ($3 IS NULL OR stage = $3) AND ($4 IS NULL OR tags LIKE $4 ESCAPE '\\') \
+                         ORDER BY {order} LIMIT $5 OFFSET $6"
+                    );
+                    // Tags are stored as a JSON array of strings: match the quoted tag exactly.
+                    let tag = query
+                        .tag
+                        .as_deref()
+                        .filter(|t| !t.trim().is_empty())
+                        .map(|t| serde_json::to_string(t.trim()).map(|q| format!("%{}%", like_escape(&q))))
+                        .transpose()
+                        .map_err(|e| StoreError::Corrupt(format!("tag filter: {e}")))?;
+                    let rows = sqlx::query_as::<_, LeadRow>(&sql)
+                        .bind(account.to_string())
+                        .bind(contains_pattern(query.text.as_deref()))
+                        .bind(query.stage.as_deref().filter(|s| !s.is_empty()))
+                        .bind(tag)
+                        .bind(i64::from(query.limit))
+                        .bind(i64::from(query.offset))
+                        .fetch_all(&self.pool)
+                        .await
+                        .map_err(db_err)?;
                     records(rows, LeadRow::into_record)
                 }
 

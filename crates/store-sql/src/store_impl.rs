@@ -1005,6 +1005,34 @@ macro_rules! impl_store {
                     .map_err(db_err)?;
                     fold_suppression(rows)
                 }
+
+                async fn compliance_states(
+                    &self,
+                    account: AccountId,
+                    phones: &[E164Phone],
+                ) -> StoreResult<std::collections::HashMap<E164Phone, leadline_store::ContactCompliance>> {
+                    let mut events: std::collections::HashMap<E164Phone, Vec<ComplianceEvent>> =
+                        std::collections::HashMap::new();
+                    // Chunks keep the parameter count far below both backends' limits.
+                    for chunk in phones.chunks(500) {
+                        let sql = format!(
+                            "SELECT * FROM compliance_events WHERE account_id = $1 AND phone IN ({}) ORDER BY at, id",
+                            $crate::messaging_impl::placeholders(2, chunk.len())
+                        );
+                        let mut query = sqlx::query_as::<_, ComplianceRow>(&sql).bind(account.to_string());
+                        for phone in chunk {
+                            query = query.bind(phone.as_str());
+                        }
+                        for row in query.fetch_all(&self.pool).await.map_err(db_err)? {
+                            let event = row.into_record()?;
+                            events.entry(event.phone.clone()).or_default().push(event);
+                        }
+                    }
+                    Ok(events
+                        .into_iter()
+                        .map(|(phone, list)| (phone, fold_compliance(&list)))
+                        .collect())
+                }
             }
 
             #[async_trait]

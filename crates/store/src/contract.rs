@@ -6,10 +6,11 @@
 
 use crate::{
     Account, AuditEntry, Author, Channel, ComplianceEventKind, ContactCompliance, Conversation,
-    Direction, InboundOutcome, Invitation, InvitationState, Job, Lead, LeadInput, Member,
-    MembershipWithAccount, Message, MessageStatus, NewApiKey, NewAudit, NewChannel,
-    NewComplianceEvent, NewInbound, NewInvitation, NewJob, NewOutbound, NewSession, NewSignup,
-    NewUser, OutboundWork, ScheduledReply, SecretRow, Store, StoreError, StoreResult, User,
+    Direction, InboundOutcome, Invitation, InvitationState, Job, Lead, LeadInput, LeadQuery,
+    LeadSort, Member, MembershipWithAccount, Message, MessageStatus, NewApiKey, NewAudit,
+    NewChannel, NewComplianceEvent, NewInbound, NewInvitation, NewJob, NewOutbound, NewSession,
+    NewSignup, NewUser, OutboundWork, ScheduledReply, SecretRow, Store, StoreError, StoreResult,
+    User,
 };
 use jiff::{SignedDuration, Timestamp};
 use leadline_domain::audit::verify_chain;
@@ -55,6 +56,7 @@ suite!(
     channels_create_list_lookup_enable,
     leads_upsert_by_phone_and_update,
     leads_list_search_and_paging,
+    leads_sort_filter_and_batch_compliance,
     lead_delete_cascades,
     inbound_is_idempotent_and_creates_lead_and_conversation,
     conversations_find_or_create_flags_and_listing,
@@ -2296,7 +2298,10 @@ pub async fn leads_upsert_by_phone_and_update(store: &dyn Store) {
         .unwrap();
     assert_eq!(retagged.tags, vec!["import".to_owned(), "vip".to_owned()]);
     assert_eq!(
-        store.list_leads(account.id, None, 100, 0).await.unwrap(),
+        store
+            .list_leads(account.id, &LeadQuery::page(None, 100, 0))
+            .await
+            .unwrap(),
         vec![retagged.clone()],
         "no duplicate lead"
     );
@@ -2388,12 +2393,15 @@ pub async fn leads_list_search_and_paging(store: &dyn Store) {
     }
     let newest_first: Vec<Lead> = created.iter().rev().cloned().collect();
     assert_eq!(
-        store.list_leads(account.id, None, 100, 0).await.unwrap(),
+        store
+            .list_leads(account.id, &LeadQuery::page(None, 100, 0))
+            .await
+            .unwrap(),
         newest_first
     );
     assert_eq!(
         store
-            .list_leads(account.id, Some("   "), 100, 0)
+            .list_leads(account.id, &LeadQuery::page(Some("   "), 100, 0))
             .await
             .unwrap(),
         newest_first,
@@ -2401,7 +2409,11 @@ pub async fn leads_list_search_and_paging(store: &dyn Store) {
     );
 
     let names = |leads: Vec<Lead>| leads.into_iter().map(|l| l.name).collect::<Vec<_>>();
-    let search = |q: &'static str| store.list_leads(account.id, Some(q), 100, 0);
+    let search = |q: &'static str| async move {
+        store
+            .list_leads(account.id, &LeadQuery::page(Some(q), 100, 0))
+            .await
+    };
     assert_eq!(
         names(search("dan").await.unwrap()),
         vec!["DANIEL Kim", "Priya Patel", "Dana Reyes"],
@@ -2429,14 +2441,17 @@ pub async fn leads_list_search_and_paging(store: &dyn Store) {
 
     let mut paged = Vec::new();
     for offset in [0, 2, 4] {
-        let page = store.list_leads(account.id, None, 2, offset).await.unwrap();
+        let page = store
+            .list_leads(account.id, &LeadQuery::page(None, 2, offset))
+            .await
+            .unwrap();
         assert!(page.len() <= 2);
         paged.extend(page);
     }
     assert_eq!(paged, newest_first);
     assert!(
         store
-            .list_leads(account.id, None, 2, 6)
+            .list_leads(account.id, &LeadQuery::page(None, 2, 6))
             .await
             .unwrap()
             .is_empty()
@@ -2444,12 +2459,178 @@ pub async fn leads_list_search_and_paging(store: &dyn Store) {
     assert_eq!(
         names(
             store
-                .list_leads(account.id, Some("dan"), 1, 1)
+                .list_leads(account.id, &LeadQuery::page(Some("dan"), 1, 1))
                 .await
                 .unwrap()
         ),
         vec!["Priya Patel"],
         "paging applies to the matches"
+    );
+}
+
+/// The list orders by creation, update, name (any case) or score (unscored last when
+/// descending), filters by stage and by an exact tag, and a page's compliance states come back
+/// in one read.
+pub async fn leads_sort_filter_and_batch_compliance(store: &dyn Store) {
+    let (account, channel) = messaging_account(store, "lead-sort").await;
+    let (other, _) = messaging_account(store, "lead-sort-other").await;
+    let people = [
+        ("bob", vec!["vip"], "+15125550301"),
+        ("Alice", vec!["vip", "2024"], "+15125550302"),
+        ("carol", vec!["vip-gold"], "+15125550303"),
+        ("Dave", vec![], "+15125550304"),
+    ];
+    let mut leads = Vec::new();
+    for (name, tags, number) in people.clone() {
+        leads.push(
+            store
+                .upsert_lead(
+                    account.id,
+                    &phone(number),
+                    LeadInput {
+                        name: Some(name.to_owned()),
+                        tags: tags.into_iter().map(str::to_owned).collect(),
+                        ..Default::default()
+                    },
+                )
+                .await
+                .unwrap(),
+        );
+    }
+    // Dave is scored through a turn; carol moves to `qualified`.
+    let (_, conversation) = conversation_with(store, &channel, &phone("+15125550304")).await;
+    store
+        .record_turn(crate::NewTurn {
+            id: EventId::new(),
+            account_id: account.id,
+            lead_id: leads[3].id,
+            conversation_id: conversation.id,
+            message_id: None,
+            engine: "playbook".to_owned(),
+            intent: "interested".to_owned(),
+            score: 80,
+            next_action: "reply".to_owned(),
+            details: serde_json::json!({}),
+            input_tokens: 0,
+            output_tokens: 0,
+            at: now(),
+            stage: None,
+            fields: None,
+        })
+        .await
+        .unwrap();
+    store
+        .update_lead_fields(account.id, leads[2].id, Some("qualified"), None)
+        .await
+        .unwrap();
+
+    let list = |query: LeadQuery| async move {
+        store
+            .list_leads(account.id, &query)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|l| l.name)
+            .collect::<Vec<_>>()
+    };
+    let q = |sort, ascending| LeadQuery {
+        sort,
+        ascending,
+        limit: 10,
+        ..Default::default()
+    };
+    assert_eq!(
+        list(q(LeadSort::Name, true)).await,
+        ["Alice", "bob", "carol", "Dave"],
+        "names in any case"
+    );
+    assert_eq!(
+        list(q(LeadSort::Name, false)).await,
+        ["Dave", "carol", "bob", "Alice"]
+    );
+    assert_eq!(
+        list(q(LeadSort::Created, true)).await,
+        ["bob", "Alice", "carol", "Dave"]
+    );
+    let by_score = list(q(LeadSort::Score, false)).await;
+    assert_eq!(by_score.first().map(String::as_str), Some("Dave"));
+    assert_eq!(by_score.len(), 4);
+    let by_update = list(q(LeadSort::Updated, false)).await;
+    assert_eq!(by_update.len(), 4);
+    assert!(
+        by_update[..2].contains(&"Dave".to_owned()) && by_update[..2].contains(&"carol".to_owned()),
+        "the two just changed come first: {by_update:?}"
+    );
+
+    let filtered = |stage: Option<&str>, tag: Option<&str>| LeadQuery {
+        stage: stage.map(str::to_owned),
+        tag: tag.map(str::to_owned),
+        sort: LeadSort::Name,
+        ascending: true,
+        limit: 10,
+        ..Default::default()
+    };
+    assert_eq!(
+        list(filtered(None, Some("vip"))).await,
+        ["Alice", "bob"],
+        "an exact tag, not a prefix"
+    );
+    assert_eq!(list(filtered(None, Some("2024"))).await, ["Alice"]);
+    assert_eq!(list(filtered(Some("qualified"), None)).await, ["carol"]);
+    assert!(
+        list(filtered(Some("qualified"), Some("vip")))
+            .await
+            .is_empty()
+    );
+    assert_eq!(
+        list(filtered(None, Some("  "))).await.len(),
+        4,
+        "a blank tag is no filter"
+    );
+    assert!(
+        list(filtered(None, Some("%"))).await.is_empty(),
+        "wildcards are literal"
+    );
+    assert!(
+        store
+            .list_leads(other.id, &filtered(None, Some("vip")))
+            .await
+            .unwrap()
+            .is_empty(),
+        "another account's filter sees none"
+    );
+
+    // Compliance states for a page: only numbers with events appear.
+    let opted = phone("+15125550301");
+    store
+        .append_compliance_event(NewComplianceEvent {
+            id: EventId::new(),
+            account_id: account.id,
+            phone: opted.clone(),
+            kind: ComplianceEventKind::OptOut,
+            source: "keyword".to_owned(),
+            details: serde_json::json!({}),
+            at: now(),
+        })
+        .await
+        .unwrap();
+    let numbers: Vec<E164Phone> = people.iter().map(|(_, _, n)| phone(n)).collect();
+    let states = store.compliance_states(account.id, &numbers).await.unwrap();
+    assert_eq!(states.len(), 1);
+    assert!(states[&opted].opted_out);
+    assert!(
+        store
+            .compliance_states(other.id, &numbers)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        store
+            .compliance_states(account.id, &[])
+            .await
+            .unwrap()
+            .is_empty()
     );
 }
 
@@ -4256,14 +4437,14 @@ pub async fn messaging_tenant_isolation(store: &dyn Store) {
     assert_eq!(store.find_lead_by_phone(b.id, &number).await.unwrap(), None);
     assert!(
         store
-            .list_leads(b.id, None, 100, 0)
+            .list_leads(b.id, &LeadQuery::page(None, 100, 0))
             .await
             .unwrap()
             .is_empty()
     );
     assert!(
         store
-            .list_leads(b.id, Some("5550231"), 100, 0)
+            .list_leads(b.id, &LeadQuery::page(Some("5550231"), 100, 0))
             .await
             .unwrap()
             .is_empty()
@@ -4440,7 +4621,7 @@ pub async fn account_deletion_removes_messaging_rows(store: &dyn Store) {
     assert_not_found(store.get_lead(account.id, lead.id).await);
     assert!(
         store
-            .list_leads(account.id, None, 100, 0)
+            .list_leads(account.id, &LeadQuery::page(None, 100, 0))
             .await
             .unwrap()
             .is_empty()

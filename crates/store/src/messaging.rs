@@ -76,6 +76,42 @@ pub struct Lead {
     pub updated_at: Timestamp,
 }
 
+/// The order of a lead list. Ties fall back to the newest first.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum LeadSort {
+    #[default]
+    Created,
+    Updated,
+    Name,
+    Score,
+}
+
+/// A page of leads: filters (all optional, combined with AND), order and window.
+#[derive(Clone, Debug, Default)]
+pub struct LeadQuery {
+    /// Matches name, phone or email (case-insensitive substring); blank means none.
+    pub text: Option<String>,
+    pub stage: Option<String>,
+    /// Leads carrying exactly this tag.
+    pub tag: Option<String>,
+    pub sort: LeadSort,
+    pub ascending: bool,
+    pub limit: u32,
+    pub offset: u32,
+}
+
+impl LeadQuery {
+    /// Newest first, `limit` rows from `offset`, optionally searched.
+    pub fn page(text: Option<&str>, limit: u32, offset: u32) -> Self {
+        Self {
+            text: text.map(str::to_owned),
+            limit,
+            offset,
+            ..Self::default()
+        }
+    }
+}
+
 /// Lead data from a form, the API or an import. `upsert_lead` matches on (account, phone).
 #[derive(Clone, Debug, Default)]
 pub struct LeadInput {
@@ -347,14 +383,8 @@ pub trait LeadStore: Send + Sync {
         account: AccountId,
         phone: &E164Phone,
     ) -> StoreResult<Option<Lead>>;
-    /// Newest first; `query` matches name, phone or email (case-insensitive substring).
-    async fn list_leads(
-        &self,
-        account: AccountId,
-        query: Option<&str>,
-        limit: u32,
-        offset: u32,
-    ) -> StoreResult<Vec<Lead>>;
+    /// A page of the account's leads as `query` filters and orders them.
+    async fn list_leads(&self, account: AccountId, query: &LeadQuery) -> StoreResult<Vec<Lead>>;
     async fn update_lead_fields(
         &self,
         account: AccountId,

@@ -226,6 +226,13 @@ pub trait ComplianceStore: Send + Sync {
     ) -> StoreResult<ContactCompliance>;
     /// Currently suppressed numbers of the account.
     async fn suppression_list(&self, account: AccountId) -> StoreResult<Vec<E164Phone>>;
+    /// The current state of each of `phones` (a page of leads) in one read; numbers without
+    /// events are absent.
+    async fn compliance_states(
+        &self,
+        account: AccountId,
+        phones: &[E164Phone],
+    ) -> StoreResult<std::collections::HashMap<E164Phone, ContactCompliance>>;
 }
 
 /// One saved state of a settings document. Versions count up from 1 per (account, key).

@@ -7,6 +7,7 @@ pub mod assets;
 pub mod auth;
 pub mod csrf;
 pub mod error;
+pub mod knowledge_import;
 pub mod mail;
 pub mod messaging;
 pub mod notifications;

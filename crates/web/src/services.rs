@@ -754,19 +754,94 @@ fn lead_validation(fields: Vec<FieldError>) -> AppError {
     AppError::validation("Some fields need attention.", fields)
 }
 
-/// One page of leads, newest first; `query` matches name, phone or email.
+/// Filters and order for a lead list, as typed in a URL (page or API).
+#[derive(Debug, Default, Clone, serde::Deserialize)]
+pub struct LeadListParams {
+    pub q: Option<String>,
+    pub stage: Option<String>,
+    pub tag: Option<String>,
+    /// `created` (default), `updated`, `name` or `score`.
+    pub sort: Option<String>,
+    /// `asc` or `desc`; by default names ascend and the rest descend.
+    pub dir: Option<String>,
+}
+
+impl LeadListParams {
+    /// The store query for a window of the list; an unknown stage, sort or direction is a
+    /// field error.
+    pub fn query(&self, limit: u32, offset: u32) -> Result<leadline_store::LeadQuery, AppError> {
+        use leadline_store::LeadSort;
+        let blank = |v: &Option<String>| {
+            v.as_deref()
+                .map(str::trim)
+                .filter(|v| !v.is_empty())
+                .map(str::to_owned)
+        };
+        let stage = blank(&self.stage);
+        if let Some(stage) = &stage
+            && !LEAD_STAGES.contains(&stage.as_str())
+        {
+            return Err(AppError::field(
+                "stage",
+                "must be one of new, contacted, replied, qualified, booked, closed",
+            ));
+        }
+        let sort = match blank(&self.sort).as_deref() {
+            None | Some("created") => LeadSort::Created,
+            Some("updated") => LeadSort::Updated,
+            Some("name") => LeadSort::Name,
+            Some("score") => LeadSort::Score,
+            Some(_) => {
+                return Err(AppError::field(
+                    "sort",
+                    "must be created, updated, name or score",
+                ));
+            }
+        };
+        let ascending = match blank(&self.dir).as_deref() {
+            None => sort == LeadSort::Name,
+            Some("asc") => true,
+            Some("desc") => false,
+            Some(_) => return Err(AppError::field("dir", "must be asc or desc")),
+        };
+        Ok(leadline_store::LeadQuery {
+            text: blank(&self.q),
+            stage,
+            tag: blank(&self.tag),
+            sort,
+            ascending,
+            limit,
+            offset,
+        })
+    }
+}
+
+/// One page of leads as `query` filters and orders them.
 pub async fn list_leads(
     state: &AppState,
     account: AccountId,
-    query: Option<&str>,
-    limit: u32,
-    offset: u32,
+    query: &leadline_store::LeadQuery,
 ) -> Result<Vec<leadline_store::Lead>, AppError> {
-    let query = query.map(str::trim).filter(|q| !q.is_empty());
-    Ok(state
-        .store
-        .list_leads(account, query, limit, offset)
-        .await?)
+    Ok(state.store.list_leads(account, query).await?)
+}
+
+/// Which of `leads` are opted out or suppressed, in one read.
+pub async fn blocked_leads(
+    state: &AppState,
+    account: AccountId,
+    leads: &[leadline_store::Lead],
+) -> Result<std::collections::HashSet<leadline_domain::ids::LeadId>, AppError> {
+    let phones: Vec<_> = leads.iter().map(|l| l.phone.clone()).collect();
+    let states = state.store.compliance_states(account, &phones).await?;
+    Ok(leads
+        .iter()
+        .filter(|l| {
+            states
+                .get(&l.phone)
+                .is_some_and(|c| c.opted_out || c.suppressed)
+        })
+        .map(|l| l.id)
+        .collect())
 }
 
 /// Whether the lead's number has opted out or is suppressed (messaging skips it).

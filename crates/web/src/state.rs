@@ -4,8 +4,10 @@ use crate::mail::Mailer;
 use jiff::SignedDuration;
 use leadline_app::SecretsService;
 use leadline_engine::assistant::AssistantReplies;
+use leadline_engine::knowledge_import::CrawlLimits;
 use leadline_engine::providers::ProviderFactory;
 use leadline_engine::{Engine, EngineConfig};
+use leadline_providers::fetch::FetchPolicy;
 use leadline_providers::messaging::sandbox::SandboxProvider;
 use leadline_store::Store;
 use secrecy::SecretString;
@@ -51,6 +53,11 @@ pub struct WebConfig {
     pub login_limits: LoginLimits,
     /// How long the pipeline waits for more bubbles of a burst before answering.
     pub debounce: SignedDuration,
+    /// Limits for fetching a customer's website into the knowledge base. Always the strict
+    /// default in the product; tests open loopback to reach their mock sites.
+    pub fetch_policy: FetchPolicy,
+    /// How far a website import goes.
+    pub crawl_limits: CrawlLimits,
     /// Tests only: outgoing webhooks may go to `http://127.0.0.1` mock receivers. Production
     /// accepts public `https` URLs only.
     pub allow_http_loopback_webhooks: bool,
@@ -65,6 +72,8 @@ impl WebConfig {
             trust_proxy: false,
             login_limits: LoginLimits::default(),
             debounce: EngineConfig::default().debounce,
+            fetch_policy: FetchPolicy::default(),
+            crawl_limits: CrawlLimits::default(),
             allow_http_loopback_webhooks: false,
         }
     }

@@ -6,6 +6,7 @@
 mod anthropic;
 mod blooio;
 mod compatible;
+mod fetch;
 mod linq;
 mod openai;
 mod sandbox;

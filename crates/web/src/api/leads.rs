@@ -36,8 +36,13 @@ pub struct LeadDto {
 }
 
 async fn lead_dto(state: &AppState, l: Lead) -> Result<LeadDto, AppError> {
-    Ok(LeadDto {
-        opted_out: services::lead_blocked(state, l.account_id, &l.phone).await?,
+    let opted_out = services::lead_blocked(state, l.account_id, &l.phone).await?;
+    Ok(to_dto(l, opted_out))
+}
+
+fn to_dto(l: Lead, opted_out: bool) -> LeadDto {
+    LeadDto {
+        opted_out,
         id: l.id.to_string(),
         phone: l.phone.to_string(),
         name: l.name,
@@ -48,7 +53,7 @@ async fn lead_dto(state: &AppState, l: Lead) -> Result<LeadDto, AppError> {
         tags: l.tags,
         created_at: rfc3339(l.created_at),
         updated_at: rfc3339(l.updated_at),
-    })
+    }
 }
 
 #[derive(Serialize, ToSchema)]
@@ -62,6 +67,14 @@ pub struct LeadPage {
 pub struct LeadQuery {
     /// Matches name, phone or email (case-insensitive substring).
     q: Option<String>,
+    /// Only leads at this stage: new, contacted, replied, qualified, booked or closed.
+    stage: Option<String>,
+    /// Only leads carrying exactly this tag.
+    tag: Option<String>,
+    /// `created` (default), `updated`, `name` or `score`.
+    sort: Option<String>,
+    /// `asc` or `desc`; by default names ascend and the rest descend.
+    dir: Option<String>,
     /// 1 to 200, default 50.
     limit: Option<u32>,
     /// How many leads to skip, default 0.
@@ -81,14 +94,25 @@ pub(super) async fn list_leads(
         return Err(AppError::field("limit", "must be between 1 and 200"));
     }
     let offset = q.offset.unwrap_or(0);
+    let params = services::LeadListParams {
+        q: q.q,
+        stage: q.stage,
+        tag: q.tag,
+        sort: q.sort,
+        dir: q.dir,
+    };
     let mut leads =
-        services::list_leads(&state, ctx.account_id(), q.q.as_deref(), limit + 1, offset).await?;
+        services::list_leads(&state, ctx.account_id(), &params.query(limit + 1, offset)?).await?;
     let more = leads.len() > limit as usize;
     leads.truncate(limit as usize);
-    let mut out = Vec::with_capacity(leads.len());
-    for l in leads {
-        out.push(lead_dto(&state, l).await?);
-    }
+    let blocked = services::blocked_leads(&state, ctx.account_id(), &leads).await?;
+    let out = leads
+        .into_iter()
+        .map(|l| {
+            let opted_out = blocked.contains(&l.id);
+            to_dto(l, opted_out)
+        })
+        .collect();
     Ok(Json(LeadPage {
         leads: out,
         next_offset: more.then_some(offset + limit),

@@ -1,6 +1,7 @@
 //! The assistant settings pages under `/app/assistant`: one tab per section of the
 //! [`AssistantSettings`] document (instructions and personality, strategy, guardrails, the
-//! extraction schema, knowledge, the model) and its version history.
+//! extraction schema, knowledge, the model) and its version history. The Knowledge tab also
+//! imports the business's website (`crate::knowledge_import`), showing its progress by polling.
 //!
 //! Every save reads the current document, changes only the submitted section, validates the whole
 //! document and writes it through `put_setting`, so each change is audited and versioned. The
@@ -14,6 +15,7 @@ use super::{Chrome, FormState, NoticeQuery, PageResult, render, render_status};
 use crate::auth::{AccountCtx, require_role};
 use crate::csrf::CsrfToken;
 use crate::error::{AppError, FieldError};
+use crate::knowledge_import::{self, ImportState, ImportStatus};
 use crate::state::AppState;
 use askama::Template;
 use axum::body::Bytes;
@@ -1388,6 +1390,124 @@ pub async fn document_submit(
         ("doc_text".to_owned(), text),
     ];
     finish(&state, &ctx, &csrf, "knowledge", settings, kept, |_| {}).await
+}
+
+// ---- website import ----
+
+/// Starts importing the website typed into `import_url`; a refused address is shown next to
+/// the field with what was typed.
+pub async fn import_submit(
+    State(state): State<AppState>,
+    ctx: AccountCtx,
+    csrf: axum::Extension<CsrfToken>,
+    body: Bytes,
+) -> PageResult {
+    ctx.require(Role::Admin)?;
+    let p = Posted::parse(&body);
+    let typed_url = p.get("import_url");
+    match knowledge_import::start(&state, ctx.account.id, ctx.role, &ctx.actor(), &typed_url).await
+    {
+        Ok(id) => {
+            Ok(Redirect::to(&format!("/app/assistant/knowledge/import/{id}")).into_response())
+        }
+        Err(e) if e.status.is_client_error() && e.status != StatusCode::FORBIDDEN => {
+            let mut page = page_for(&state, &ctx, &csrf, "knowledge", None).await?;
+            page.form.values.insert("import_url".into(), typed_url);
+            let message = e.field_message("url").unwrap_or(&e.message).to_owned();
+            page.form.errors.insert("import_url".into(), message);
+            page.form.message = Some("The website could not be imported.".into());
+            Ok(render_status(e.status, &page))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// An import as its page shows it.
+pub struct ImportView {
+    pub id: String,
+    pub url: String,
+    pub finished: bool,
+    pub failure: Option<String>,
+    pub fetched: usize,
+    pub failed: usize,
+    pub queued: usize,
+    /// Title and address of each imported page.
+    pub pages: Vec<(String, String)>,
+    /// "http://…: refused: the address 10.0.0.5 is private".
+    pub errors: Vec<String>,
+    pub skipped: usize,
+    pub version: Option<i64>,
+}
+
+impl From<ImportStatus> for ImportView {
+    fn from(s: ImportStatus) -> Self {
+        let mut view = ImportView {
+            id: s.id,
+            url: s.url,
+            finished: true,
+            failure: None,
+            fetched: 0,
+            failed: 0,
+            queued: 0,
+            pages: Vec::new(),
+            errors: Vec::new(),
+            skipped: 0,
+            version: None,
+        };
+        match s.state {
+            ImportState::Running(p) => {
+                view.finished = false;
+                (view.fetched, view.failed, view.queued) = (p.fetched, p.failed, p.queued);
+            }
+            ImportState::Done(o) => {
+                view.pages = o
+                    .pages
+                    .iter()
+                    .map(|p| (p.title.clone(), p.url.clone()))
+                    .collect();
+                view.errors = o
+                    .failures
+                    .iter()
+                    .map(|f| format!("{}: {}", f.url, f.error))
+                    .collect();
+                view.skipped = o.skipped_assets;
+                view.version = o.version;
+            }
+            ImportState::Failed(why) => view.failure = Some(why),
+        }
+        view
+    }
+}
+
+#[derive(Template)]
+#[template(path = "app/assistant_import.html")]
+struct ImportPage {
+    chrome: Chrome,
+    view: ImportView,
+}
+
+#[derive(Template)]
+#[template(path = "app/assistant_import_partial.html")]
+struct ImportPartial {
+    view: ImportView,
+}
+
+pub async fn import_page(
+    ctx: AccountCtx,
+    csrf: axum::Extension<CsrfToken>,
+    Path(id): Path<String>,
+) -> PageResult {
+    let view = knowledge_import::status(ctx.account.id, &id)?.into();
+    Ok(render(&ImportPage {
+        chrome: Chrome::new(&ctx, &csrf, "assistant", None),
+        view,
+    }))
+}
+
+/// The progress region of a running import, polled by `/static/poll.js`.
+pub async fn import_progress(ctx: AccountCtx, Path(id): Path<String>) -> PageResult {
+    let view = knowledge_import::status(ctx.account.id, &id)?.into();
+    Ok(render(&ImportPartial { view }))
 }
 
 // ---- model ----

@@ -22,7 +22,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect};
 use leadline_domain::ids::LeadId;
 use leadline_domain::{AccountId, Role};
-use leadline_store::{ComplianceEvent, Lead};
+use leadline_store::{ComplianceEvent, Lead, LeadSort};
 use std::collections::HashMap;
 use std::sync::{Arc, LazyLock, Mutex};
 use std::time::{Duration, Instant};
@@ -46,9 +46,18 @@ pub struct LeadRow {
     pub phone: String,
     pub email: String,
     pub stage: String,
+    pub score: String,
     pub tags: String,
     pub blocked: bool,
     pub created: String,
+}
+
+/// A sortable column header: its link and, when it is the current order, the direction shown.
+pub struct SortLink {
+    pub label: &'static str,
+    pub href: String,
+    /// `ascending` / `descending` for `aria-sort`, when the list is ordered by this column.
+    pub current: Option<&'static str>,
 }
 
 #[derive(Template)]
@@ -57,26 +66,82 @@ struct LeadsPage {
     chrome: Chrome,
     leads: Vec<LeadRow>,
     q: String,
+    stage: String,
+    tag: String,
+    stages: [&'static str; 6],
+    sort_name: SortLink,
+    sort_score: SortLink,
+    sort_created: SortLink,
+    filtered: bool,
+    export: String,
     page: u32,
     prev: Option<String>,
     next: Option<String>,
     can_edit: bool,
+    can_delete: bool,
+    error: Option<String>,
 }
 
 #[derive(serde::Deserialize, Default)]
 pub struct ListQuery {
-    q: Option<String>,
+    #[serde(flatten)]
+    params: services::LeadListParams,
     page: Option<String>,
     notice: Option<String>,
 }
 
-fn page_link(q: &str, page: u32) -> String {
-    let mut link = format!("/app/leads?page={page}");
-    if !q.is_empty() {
-        link.push_str("&q=");
-        link.push_str(&urlencoding::encode(q));
+/// The list's URL with `params` and the page (0: none, the first).
+fn list_link(path: &str, params: &services::LeadListParams, page: u32) -> String {
+    let mut parts = Vec::new();
+    for (key, value) in [
+        ("q", &params.q),
+        ("stage", &params.stage),
+        ("tag", &params.tag),
+        ("sort", &params.sort),
+        ("dir", &params.dir),
+    ] {
+        if let Some(v) = value.as_deref().map(str::trim).filter(|v| !v.is_empty()) {
+            parts.push(format!("{key}={}", urlencoding::encode(v)));
+        }
     }
-    link
+    if page > 0 {
+        parts.push(format!("page={page}"));
+    }
+    if parts.is_empty() {
+        path.to_owned()
+    } else {
+        format!("{path}?{}", parts.join("&"))
+    }
+}
+
+fn sort_link(
+    params: &services::LeadListParams,
+    query: &leadline_store::LeadQuery,
+    (key, label, sort): (&'static str, &'static str, leadline_store::LeadSort),
+) -> SortLink {
+    {
+        let current = query.sort == sort;
+        // Clicking the current column flips it; another column starts in its natural order.
+        let dir = if current {
+            Some(if query.ascending { "desc" } else { "asc" }.to_owned())
+        } else {
+            None
+        };
+        let next = services::LeadListParams {
+            sort: Some(key.to_owned()),
+            dir,
+            ..params.clone()
+        };
+        SortLink {
+            label,
+            href: list_link("/app/leads", &next, 0),
+            current: current.then_some(if query.ascending {
+                "ascending"
+            } else {
+                "descending"
+            }),
+        }
+    }
 }
 
 pub async fn leads_page(
@@ -85,45 +150,258 @@ pub async fn leads_page(
     csrf: axum::Extension<CsrfToken>,
     Query(lq): Query<ListQuery>,
 ) -> PageResult {
-    let q = lq.q.unwrap_or_default().trim().to_owned();
     let page = lq
         .page
+        .as_deref()
         .and_then(|p| p.parse::<u32>().ok())
         .unwrap_or(1)
         .clamp(1, 100_000);
+    let params = lq.params;
     // One more than a page tells whether there is a next page.
-    let mut leads = services::list_leads(
-        &state,
-        ctx.account.id,
-        Some(&q),
-        PAGE_SIZE + 1,
-        (page - 1) * PAGE_SIZE,
-    )
-    .await?;
+    let (query, error) = match params.query(PAGE_SIZE + 1, (page - 1) * PAGE_SIZE) {
+        Ok(q) => (q, None),
+        Err(e) => (
+            leadline_store::LeadQuery::page(
+                params.q.as_deref(),
+                PAGE_SIZE + 1,
+                (page - 1) * PAGE_SIZE,
+            ),
+            Some(e.message.clone()),
+        ),
+    };
+    let mut leads = services::list_leads(&state, ctx.account.id, &query).await?;
     let more = leads.len() > PAGE_SIZE as usize;
     leads.truncate(PAGE_SIZE as usize);
-    let mut rows = Vec::with_capacity(leads.len());
-    for l in leads {
-        rows.push(LeadRow {
-            blocked: services::lead_blocked(&state, ctx.account.id, &l.phone).await?,
+    let blocked = services::blocked_leads(&state, ctx.account.id, &leads).await?;
+    let rows = leads
+        .into_iter()
+        .map(|l| LeadRow {
+            blocked: blocked.contains(&l.id),
             id: l.id.to_string(),
             name: l.name,
             phone: l.phone.to_string(),
             email: l.email.unwrap_or_default(),
             stage: l.stage,
+            score: l.score.map(|s| s.to_string()).unwrap_or_default(),
             tags: l.tags.join(", "),
             created: when(l.created_at),
-        });
+        })
+        .collect();
+    let status = if error.is_some() {
+        StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        StatusCode::OK
+    };
+    let filtered = query.text.is_some() || query.stage.is_some() || query.tag.is_some();
+    Ok(render_status(
+        status,
+        &LeadsPage {
+            chrome: Chrome::new(&ctx, &csrf, "leads", lq.notice.as_deref()),
+            leads: rows,
+            sort_name: sort_link(&params, &query, ("name", "Name", LeadSort::Name)),
+            sort_score: sort_link(&params, &query, ("score", "Score", LeadSort::Score)),
+            sort_created: sort_link(&params, &query, ("created", "Created", LeadSort::Created)),
+            export: list_link("/app/leads.csv", &params, 0),
+            prev: (page > 1).then(|| list_link("/app/leads", &params, page - 1)),
+            next: more.then(|| list_link("/app/leads", &params, page + 1)),
+            q: params.q.clone().unwrap_or_default(),
+            stage: query.stage.clone().unwrap_or_default(),
+            tag: params.tag.clone().unwrap_or_default(),
+            stages: LEAD_STAGES,
+            filtered,
+            page,
+            can_edit: ctx.role >= Role::Agent,
+            can_delete: ctx.role >= Role::Admin,
+            error,
+        },
+    ))
+}
+
+/// Every lead the filters match, as CSV (read in batches so memory stays flat).
+pub async fn leads_csv(
+    State(state): State<AppState>,
+    ctx: AccountCtx,
+    Query(lq): Query<ListQuery>,
+) -> Result<impl IntoResponse, AppError> {
+    const BATCH: u32 = 1000;
+    let mut out = csv::Writer::from_writer(Vec::new());
+    let header = [
+        "id",
+        "phone",
+        "name",
+        "email",
+        "state",
+        "time_zone",
+        "stage",
+        "score",
+        "intent",
+        "tags",
+        "opted_out",
+        "fields",
+        "created_at",
+        "updated_at",
+    ];
+    let csv_err = |e: csv::Error| AppError::internal(format!("writing the CSV: {e}"));
+    out.write_record(header).map_err(csv_err)?;
+    let mut offset = 0;
+    loop {
+        let query = lq.params.query(BATCH, offset)?;
+        let leads = services::list_leads(&state, ctx.account.id, &query).await?;
+        let blocked = services::blocked_leads(&state, ctx.account.id, &leads).await?;
+        for l in &leads {
+            // Extracted fields as `name: value` pairs, the values as a person reads them.
+            let fields = l
+                .fields
+                .as_object()
+                .map(|o| {
+                    o.iter()
+                        .map(|(k, v)| {
+                            let value = match &v["value"] {
+                                serde_json::Value::String(s) => s.clone(),
+                                serde_json::Value::Null => String::new(),
+                                other => other.to_string(),
+                            };
+                            format!("{k}: {value}")
+                        })
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                })
+                .unwrap_or_default();
+            out.write_record([
+                l.id.to_string(),
+                l.phone.to_string(),
+                l.name.clone(),
+                l.email.clone().unwrap_or_default(),
+                l.state.clone().unwrap_or_default(),
+                l.time_zone.clone().unwrap_or_default(),
+                l.stage.clone(),
+                l.score.map(|s| s.to_string()).unwrap_or_default(),
+                l.intent.clone().unwrap_or_default(),
+                l.tags.join(";"),
+                blocked.contains(&l.id).to_string(),
+                fields,
+                l.created_at.to_string(),
+                l.updated_at.to_string(),
+            ])
+            .map_err(csv_err)?;
+        }
+        if leads.len() < BATCH as usize {
+            break;
+        }
+        offset += BATCH;
     }
-    Ok(render(&LeadsPage {
-        chrome: Chrome::new(&ctx, &csrf, "leads", lq.notice.as_deref()),
-        leads: rows,
-        prev: (page > 1).then(|| page_link(&q, page - 1)),
-        next: more.then(|| page_link(&q, page + 1)),
-        q,
-        page,
-        can_edit: ctx.role >= Role::Agent,
-    }))
+    let body = out
+        .into_inner()
+        .map_err(|e| AppError::internal(format!("writing the CSV: {e}")))?;
+    Ok((
+        [
+            (CONTENT_TYPE, "text/csv; charset=utf-8"),
+            (CONTENT_DISPOSITION, "attachment; filename=\"leads.csv\""),
+        ],
+        body,
+    ))
+}
+
+/// The selected leads of a bulk form (ids of another account simply do not resolve).
+fn selected(posted: &[(String, String)]) -> Vec<LeadId> {
+    posted
+        .iter()
+        .filter(|(k, _)| k == "ids")
+        .filter_map(|(_, v)| v.parse().ok())
+        .take(PAGE_SIZE as usize)
+        .collect()
+}
+
+#[derive(Template)]
+#[template(path = "app/leads_bulk_delete.html")]
+struct BulkDeletePage {
+    chrome: Chrome,
+    leads: Vec<(String, String)>,
+}
+
+/// Bulk actions on the selected rows: add a tag (agents), or confirm a deletion (admins).
+pub async fn bulk_submit(
+    State(state): State<AppState>,
+    ctx: AccountCtx,
+    csrf: axum::Extension<CsrfToken>,
+    body: Bytes,
+) -> PageResult {
+    let posted: Vec<(String, String)> = url::form_urlencoded::parse(&body).into_owned().collect();
+    let field = |name: &str| {
+        posted
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.trim().to_owned())
+            .unwrap_or_default()
+    };
+    let ids = selected(&posted);
+    if ids.is_empty() {
+        return Ok(Redirect::to("/app/leads?notice=none_selected").into_response());
+    }
+    match field("action").as_str() {
+        "tag" => {
+            ctx.require(Role::Agent)?;
+            let tags = services::split_tags(&field("tag"));
+            if tags.is_empty() {
+                return Ok(Redirect::to("/app/leads?notice=tag_missing").into_response());
+            }
+            for lead in state.store.leads_by_ids(ctx.account.id, &ids).await? {
+                let mut all = lead.tags.clone();
+                all.extend(tags.iter().filter(|t| !lead.tags.contains(t)).cloned());
+                let fields = LeadFields {
+                    tags: Some(all),
+                    ..LeadFields::default()
+                };
+                services::update_lead(
+                    &state,
+                    ctx.account.id,
+                    ctx.role,
+                    &ctx.actor(),
+                    lead.id,
+                    &fields,
+                )
+                .await?;
+            }
+            Ok(Redirect::to("/app/leads?notice=leads_tagged").into_response())
+        }
+        "delete" => {
+            ctx.require(Role::Admin)?;
+            let leads = state.store.leads_by_ids(ctx.account.id, &ids).await?;
+            Ok(render(&BulkDeletePage {
+                chrome: Chrome::new(&ctx, &csrf, "leads", None),
+                leads: leads
+                    .into_iter()
+                    .map(|l| {
+                        let label = if l.name.is_empty() {
+                            l.phone.to_string()
+                        } else {
+                            format!("{} ({})", l.name, l.phone)
+                        };
+                        (l.id.to_string(), label)
+                    })
+                    .collect(),
+            }))
+        }
+        _ => Err(AppError::field("action", "must be tag or delete").into()),
+    }
+}
+
+/// The confirmed bulk deletion.
+pub async fn bulk_delete(
+    State(state): State<AppState>,
+    ctx: AccountCtx,
+    body: Bytes,
+) -> PageResult {
+    ctx.require(Role::Admin)?;
+    let posted: Vec<(String, String)> = url::form_urlencoded::parse(&body).into_owned().collect();
+    let ids = selected(&posted);
+    if ids.is_empty() {
+        return Ok(Redirect::to("/app/leads?notice=none_selected").into_response());
+    }
+    for lead in state.store.leads_by_ids(ctx.account.id, &ids).await? {
+        services::delete_lead(&state, ctx.account.id, ctx.role, &ctx.actor(), lead.id).await?;
+    }
+    Ok(Redirect::to("/app/leads?notice=leads_deleted").into_response())
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -119,6 +119,9 @@ pub fn router(_state: AppState) -> Router<AppState> {
         .route("/app/analytics", get(analytics::page))
         .route("/app/analytics.csv", get(analytics::csv))
         .route("/app/leads", get(leads::leads_page))
+        .route("/app/leads.csv", get(leads::leads_csv))
+        .route("/app/leads/bulk", post(leads::bulk_submit))
+        .route("/app/leads/bulk/delete", post(leads::bulk_delete))
         .route(
             "/app/leads/import",
             get(leads::import_page_get)
@@ -168,6 +171,18 @@ pub fn router(_state: AppState) -> Router<AppState> {
         .route(
             "/app/assistant/knowledge/documents",
             post(assistant::document_submit),
+        )
+        .route(
+            "/app/assistant/knowledge/import",
+            post(assistant::import_submit),
+        )
+        .route(
+            "/app/assistant/knowledge/import/{id}",
+            get(assistant::import_page),
+        )
+        .route(
+            "/app/assistant/knowledge/import/{id}/progress",
+            get(assistant::import_progress),
         )
         .route(
             "/app/assistant/model",
@@ -384,6 +399,10 @@ fn notice_text(code: &str) -> Option<&'static str> {
         "handed_back" => "Handed back. The assistant answers this conversation again.",
         "lead_saved" => "Lead saved.",
         "lead_deleted" => "Lead deleted, with its conversations.",
+        "leads_tagged" => "Tag added to the selected leads.",
+        "leads_deleted" => "The selected leads were deleted, with their conversations.",
+        "none_selected" => "Select at least one lead first.",
+        "tag_missing" => "Type the tag to add, then choose Add tag.",
         "industry_saved" => "Industry template saved. Your assistant asks its questions.",
         "simulator_sent" => "Text sent. The assistant answers in a few seconds.",
         "live" => "You are live. Your assistant answers leads on your connected numbers.",

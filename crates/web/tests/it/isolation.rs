@@ -7,7 +7,8 @@ use serde_json::json;
 
 #[tokio::test]
 async fn every_route_answers_404_for_another_accounts_ids() {
-    let app = TestApp::spawn().await;
+    // Loopback is opened so A can start a website import (of a closed port: it fails fast).
+    let app = TestApp::spawn_with(|c| c.fetch_policy.allow_loopback = true).await;
     let a = app.signed_up("Account A", "a@example.com").await;
     let a_key = api_key(&a, "a-key", "admin").await;
     a.post_form(
@@ -71,6 +72,17 @@ async fn every_route_answers_404_for_another_accounts_ids() {
         .await;
     assert_eq!(r.status(), 303);
 
+    // A's website import.
+    let (status, started) = Api::new(&app, &a_key)
+        .send_json(
+            Method::POST,
+            "/assistant/knowledge/import",
+            json!({"url": "http://127.0.0.1:1/"}),
+        )
+        .await;
+    assert_eq!(status, 202, "{started}");
+    let a_kb_import = started["id"].as_str().unwrap().to_owned();
+
     let b = app.signed_up("Account B", "b@example.com").await;
     let b_api = Api::new(&app, &api_key(&b, "b-key", "owner").await);
 
@@ -118,6 +130,8 @@ async fn every_route_answers_404_for_another_accounts_ids() {
         format!("{a_import}/errors.csv"),
         format!("{a_import}/progress"),
         "/app/assistant/versions/1".to_owned(),
+        format!("/app/assistant/knowledge/import/{a_kb_import}"),
+        format!("/app/assistant/knowledge/import/{a_kb_import}/progress"),
     ] {
         let r = b.get(&path).await;
         assert_eq!(r.status(), 404, "GET {path} with B's session");
@@ -136,6 +150,11 @@ async fn every_route_answers_404_for_another_accounts_ids() {
         (Method::GET, format!("/conversations/{a_conv}"), None),
         (Method::GET, format!("/leads/{a_lead}"), None),
         (Method::GET, "/assistant/versions/1".to_owned(), None),
+        (
+            Method::GET,
+            format!("/assistant/knowledge/import/{a_kb_import}"),
+            None,
+        ),
         (
             Method::PATCH,
             format!("/leads/{a_lead}"),
@@ -221,6 +240,10 @@ async fn every_route_answers_404_for_another_accounts_ids() {
     let a_api = Api::new(&app, &a_key);
     let (status, users) = a_api.get_json("/users").await;
     assert_eq!(status, 200, "A's key still works");
+    let (status, _) = a_api
+        .get_json(&format!("/assistant/knowledge/import/{a_kb_import}"))
+        .await;
+    assert_eq!(status, 200, "A still sees its import");
     assert_eq!(users[0]["role"], "owner");
     let (_, invs) = a_api.get_json("/invitations").await;
     assert_eq!(invs[0]["state"], "pending");

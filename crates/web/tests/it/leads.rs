@@ -741,3 +741,165 @@ async fn csv_import_over_the_api() {
         .unwrap();
     assert_eq!(r.status(), 403);
 }
+
+#[tokio::test]
+async fn list_sorts_filters_tags_and_deletes_in_bulk_and_exports_csv() {
+    let app = TestApp::spawn().await;
+    let (b, api) = owner_with_key(&app).await;
+    let mut ids = std::collections::HashMap::new();
+    for (phone, name, tags, stage) in [
+        ("+15125550401", "bob Stone", json!(["vip"]), "new"),
+        (
+            "+15125550402",
+            "Alice Park",
+            json!(["vip", "spring"]),
+            "qualified",
+        ),
+        (
+            "+15125550403",
+            "Carol Diaz",
+            json!(["vip-gold"]),
+            "qualified",
+        ),
+    ] {
+        let lead = create(
+            &api,
+            json!({"phone": phone, "name": name, "tags": tags, "stage": stage}),
+        )
+        .await;
+        ids.insert(name, lead["id"].as_str().unwrap().to_owned());
+    }
+    let order = |page: &str| {
+        let mut at: Vec<(usize, &str)> = ["Alice Park", "bob Stone", "Carol Diaz"]
+            .into_iter()
+            .filter_map(|n| page.find(n).map(|i| (i, n)))
+            .collect();
+        at.sort();
+        at.into_iter().map(|(_, n)| n).collect::<Vec<_>>()
+    };
+
+    // Sorting: by name in any case, and the header flips the direction.
+    let page = b.get_text("/app/leads?sort=name").await;
+    assert_eq!(order(&page), ["Alice Park", "bob Stone", "Carol Diaz"]);
+    assert!(page.contains("aria-sort=\"ascending\""), "{page}");
+    assert!(
+        page.contains("href=\"/app/leads?sort=name&#38;dir=desc\""),
+        "{page}"
+    );
+    let page = b.get_text("/app/leads?sort=name&dir=desc").await;
+    assert_eq!(order(&page), ["Carol Diaz", "bob Stone", "Alice Park"]);
+    // Filters: stage, an exact tag, both, and with the search; the API agrees.
+    let page = b.get_text("/app/leads?stage=qualified&sort=name").await;
+    assert_eq!(order(&page), ["Alice Park", "Carol Diaz"]);
+    let page = b.get_text("/app/leads?tag=vip&sort=name").await;
+    assert_eq!(order(&page), ["Alice Park", "bob Stone"]);
+    let page = b.get_text("/app/leads?tag=vip&stage=qualified").await;
+    assert_eq!(order(&page), ["Alice Park"]);
+    assert!(page.contains("Export these leads"));
+    let (_, p) = api.get_json("/leads?tag=vip&sort=name&dir=desc").await;
+    let names: Vec<&str> = p["leads"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["bob Stone", "Alice Park"]);
+    // Bad values are a clear error, on the page and the API.
+    let r = b.get("/app/leads?sort=shoe_size").await;
+    assert_eq!(r.status(), 422);
+    assert!(
+        r.text()
+            .await
+            .unwrap()
+            .contains("sort: must be created, updated, name or score")
+    );
+    let (status, body) = api.get_json("/leads?stage=maybe").await;
+    assert_eq!(status, 422);
+    assert_eq!(body["error"]["fields"][0]["field"], "stage");
+
+    // Export: the filtered leads only, with their tags and extracted fields columns.
+    let r = b.get("/app/leads.csv?stage=qualified").await;
+    assert_eq!(r.status(), 200);
+    assert!(
+        r.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/csv")
+    );
+    let csv = r.text().await.unwrap();
+    let mut lines = csv.lines();
+    assert!(lines.next().unwrap().starts_with("id,phone,name,email"));
+    let rows: Vec<&str> = lines.collect();
+    assert_eq!(rows.len(), 2, "{csv}");
+    assert!(csv.contains("Alice Park") && csv.contains("vip;spring") && !csv.contains("bob Stone"));
+
+    // Bulk tag: added to the selected leads, kept on the others.
+    let bob = ids["bob Stone"].as_str();
+    let carol = ids["Carol Diaz"].as_str();
+    let r = b
+        .post_form(
+            "/app/leads/bulk",
+            &[
+                ("ids", bob),
+                ("ids", carol),
+                ("action", "tag"),
+                ("tag", "follow-up"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), 303);
+    assert_eq!(location(&r), "/app/leads?notice=leads_tagged");
+    let page = b.get_text("/app/leads?tag=follow-up&sort=name").await;
+    assert_eq!(order(&page), ["bob Stone", "Carol Diaz"]);
+    let (_, one) = api.get_json(&format!("/leads/{bob}")).await;
+    assert_eq!(one["tags"], json!(["vip", "follow-up"]));
+    // Nothing selected, or no tag: told so, nothing changes.
+    let r = b
+        .post_form("/app/leads/bulk", &[("action", "tag"), ("tag", "x")])
+        .await;
+    assert_eq!(location(&r), "/app/leads?notice=none_selected");
+    let r = b
+        .post_form(
+            "/app/leads/bulk",
+            &[("ids", bob), ("action", "tag"), ("tag", " ")],
+        )
+        .await;
+    assert_eq!(location(&r), "/app/leads?notice=tag_missing");
+
+    // Bulk delete asks first, listing who goes; only the confirmation deletes.
+    let r = b
+        .post_form(
+            "/app/leads/bulk",
+            &[("ids", bob), ("ids", carol), ("action", "delete")],
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    let confirm = r.text().await.unwrap();
+    assert!(
+        confirm.contains("Delete 2 leads?")
+            && confirm.contains("bob Stone")
+            && confirm.contains("Carol Diaz")
+    );
+    let (_, p) = api.get_json("/leads").await;
+    assert_eq!(p["leads"].as_array().unwrap().len(), 3, "not yet deleted");
+    let r = b
+        .post_form("/app/leads/bulk/delete", &[("ids", bob), ("ids", carol)])
+        .await;
+    assert_eq!(location(&r), "/app/leads?notice=leads_deleted");
+    let (_, p) = api.get_json("/leads").await;
+    assert_eq!(p["leads"][0]["name"], "Alice Park");
+    assert_eq!(p["leads"].as_array().unwrap().len(), 1);
+
+    // A viewer sees no bulk controls and cannot use them.
+    let viewer = member(&app, &b, "vic@example.com", "Vic", "viewer").await;
+    let page = viewer.get_text("/app/leads").await;
+    assert!(!page.contains("action=\"/app/leads/bulk\""));
+    let alice = ids["Alice Park"].as_str();
+    let r = viewer
+        .post_form(
+            "/app/leads/bulk",
+            &[("ids", alice), ("action", "tag"), ("tag", "x")],
+        )
+        .await;
+    assert_eq!(r.status(), 403);
+}

@@ -13,6 +13,7 @@ mod compliance;
 mod helpers;
 mod inbox;
 mod isolation;
+mod knowledge_import;
 mod leads;
 mod mail;
 mod notifications;
