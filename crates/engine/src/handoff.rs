@@ -12,6 +12,7 @@ use anyhow::Context;
 use jiff::{SignedDuration, Timestamp};
 use leadline_domain::Role;
 use leadline_domain::ids::{EventId, JobId};
+use leadline_providers::fetch::{FetchError, FetchPolicy, Fetcher};
 use leadline_providers::messaging::backoff;
 use leadline_store::{
     Delivery, DeliveryAttempt, DeliveryChannel, DeliveryStatus, Job, NewDelivery, NewJob,
@@ -355,8 +356,29 @@ impl Engine {
             "summary": notification.summary,
         }))?;
         let signature = notify::signature_header(&secret, now, &body);
-        let sent = notifications
-            .http
+        // The SSRF guard: the host's addresses are resolved and vetted (no private, loopback,
+        // link-local or metadata address), and the connection is pinned to them, so a second
+        // DNS answer cannot redirect the POST inside our network.
+        let fetcher = Fetcher::new(FetchPolicy {
+            allow_loopback: notifications.allow_http_loopback,
+            ..FetchPolicy::default()
+        });
+        let addrs = match fetcher.vet(&url).await {
+            Ok(a) => a,
+            Err(FetchError::UnknownHost(_)) => {
+                return Ok(WebhookOutcome::Retry {
+                    error: "the receiver's host name did not resolve".into(),
+                    after: None,
+                });
+            }
+            Err(e) => {
+                return Ok(WebhookOutcome::Refused {
+                    error: format!("the webhook URL is refused: {e}"),
+                });
+            }
+        };
+        let client = Notifications::webhook_client(&url, &addrs)?;
+        let sent = client
             .post(url)
             .header("content-type", "application/json")
             .header(SIGNATURE_HEADER, signature)

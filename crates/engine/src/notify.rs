@@ -16,7 +16,7 @@ use jiff::Timestamp;
 use leadline_app::SecretsService;
 use secrecy::{ExposeSecret, SecretString};
 use sha2::Sha256;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 use url::Url;
@@ -39,8 +39,6 @@ pub trait NotificationMailer: Send + Sync {
 pub struct Notifications {
     pub mailer: Arc<dyn NotificationMailer>,
     pub secrets: Arc<SecretsService>,
-    /// For webhooks: no redirects, a short timeout.
-    pub http: reqwest::Client,
     /// Tests only: lets `http://127.0.0.1` mock receivers through the URL check.
     pub allow_http_loopback: bool,
     /// Attempts per delivery before it is marked failed.
@@ -59,23 +57,28 @@ impl std::fmt::Debug for Notifications {
 impl Notifications {
     pub const DEFAULT_MAX_ATTEMPTS: i32 = 6;
 
-    /// A webhook client: no redirects (a redirect could lead anywhere), 10 s per request.
-    pub fn webhook_client() -> reqwest::Client {
-        reqwest::Client::builder()
+    /// A client for one webhook POST that connects only to `addrs` (vetted by the SSRF-safe
+    /// fetcher) for the URL's host: no redirects (one could lead anywhere), no proxy from the
+    /// environment, 10 s per request.
+    pub fn webhook_client(url: &Url, addrs: &[SocketAddr]) -> anyhow::Result<reqwest::Client> {
+        let mut builder = reqwest::Client::builder()
             .timeout(Duration::from_secs(10))
             .redirect(reqwest::redirect::Policy::none())
-            .user_agent("leadline-webhooks/1")
-            .build()
-            .unwrap_or_default()
+            .no_proxy()
+            .user_agent("leadline-webhooks/1");
+        if let Some(url::Host::Domain(name)) = url.host() {
+            builder = builder.resolve_to_addrs(name, addrs);
+        }
+        Ok(builder.build()?)
     }
 }
 
 /// Checks a webhook URL: `https` to a public host name or address. With `allow_http_loopback`
 /// (tests), `http://127.0.0.1:<port>` is accepted too.
 ///
-/// This refuses literal private, loopback and link-local addresses and `localhost`; a public name
-/// that resolves to a private address is not caught here (that needs the SSRF-safe fetcher,
-/// which checks the address it connects to).
+/// This refuses literal private, loopback and link-local addresses and `localhost` when the URL
+/// is saved; at send time the SSRF-safe fetcher (`leadline_providers::fetch`) also vets every
+/// address the host resolves to and the connection is pinned to them.
 pub fn validate_webhook_url(raw: &str, allow_http_loopback: bool) -> Result<Url, String> {
     let raw = raw.trim();
     let url = Url::parse(raw).map_err(|_| "Enter a full URL starting with https://.".to_owned())?;

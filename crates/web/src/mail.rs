@@ -47,7 +47,6 @@ pub fn notifications(
     Notifications {
         mailer: Arc::new(NotificationMail(mailer)),
         secrets,
-        http: Notifications::webhook_client(),
         allow_http_loopback,
         max_attempts: Notifications::DEFAULT_MAX_ATTEMPTS,
     }

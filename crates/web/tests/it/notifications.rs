@@ -582,3 +582,54 @@ async fn the_notifications_api() {
     let (status, _) = viewer.get_json("/notifications/deliveries").await;
     assert_eq!(status, 403);
 }
+
+#[tokio::test]
+async fn a_stored_webhook_to_a_private_address_is_refused_at_send_time() {
+    // Production rules (no loopback allowance), and a URL that got into the settings document
+    // without the form's check: the delivery worker checks again and never connects.
+    let app = TestApp::spawn().await;
+    let b = with_sandbox(&app).await;
+    let hook = receiver(0).await;
+    let account = account_of(&app, OWNER).await;
+    let target = hook.url.replace("http://", "https://");
+    app.db
+        .store
+        .put_setting(
+            account,
+            "notifications",
+            serde_json::json!({"quiet_minutes": 30, "webhook_url": target}),
+            leadline_store::NewAudit {
+                account_id: account,
+                actor: "test".into(),
+                action: "notifications.settings".into(),
+                details: serde_json::json!({}),
+            },
+        )
+        .await
+        .unwrap();
+    let r = b.post_form("/app/settings/notifications/secret", &[]).await;
+    assert_eq!(r.status(), 200);
+    text_as_lead(&b, "Can I talk to a real person please?").await;
+    drive(&app, open_window(LEAD)).await;
+    let webhook = app
+        .db
+        .store
+        .recent_deliveries(account, 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|d| d.channel == DeliveryChannel::Webhook)
+        .unwrap();
+    assert_eq!(webhook.status, DeliveryStatus::Failed);
+    assert_eq!(webhook.attempts, 1, "refused, not retried");
+    assert!(
+        webhook
+            .last_error
+            .as_deref()
+            .unwrap()
+            .contains("public address"),
+        "{:?}",
+        webhook.last_error
+    );
+    assert!(hook.received.lock().unwrap().is_empty(), "never connected");
+}
