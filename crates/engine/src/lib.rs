@@ -14,10 +14,15 @@
 
 pub mod assistant;
 pub mod gate;
+mod handoff;
 pub mod ingest;
 pub mod knowledge_import;
+pub mod notify;
 pub mod providers;
 pub mod replies;
+pub mod summaries;
+
+pub use handoff::default_email_on_handoff;
 
 use anyhow::Context;
 use gate::{GateDecision, GateInput};
@@ -109,6 +114,8 @@ pub struct Engine {
     ingest: IngestQueue,
     /// Wakes this process's worker when there is new work.
     wake: Arc<Notify>,
+    /// Delivery of hand-off notifications; `None`: this process leaves `deliver` jobs alone.
+    notifications: Option<Arc<notify::Notifications>>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -134,7 +141,14 @@ impl Engine {
             replies,
             config,
             wake,
+            notifications: None,
         }
+    }
+
+    /// Lets this engine deliver hand-off notifications (email and webhooks).
+    pub fn with_notifications(mut self, notifications: notify::Notifications) -> Self {
+        self.notifications = Some(Arc::new(notifications));
+        self
     }
 
     pub fn providers(&self) -> &ProviderFactory {
@@ -232,6 +246,17 @@ impl Engine {
                     provider_message_id,
                     received_at: now,
                     schedule_reply,
+                    // First run after the shortest quiet period; the job re-arms itself to the
+                    // account's own period (see `summaries`).
+                    schedule_summary: Some(ScheduledReply {
+                        job_id: JobId::new(),
+                        kind: summaries::SUMMARIZE_JOB.into(),
+                        run_at: now
+                            .checked_add(SignedDuration::from_mins(i64::from(
+                                summaries::MIN_QUIET_MINUTES,
+                            )))
+                            .context("quiet period overflow")?,
+                    }),
                 };
                 match self.store.store_inbound(inbound).await? {
                     InboundOutcome::Duplicate { .. } => Ok(InboundResult::Duplicate),
@@ -521,7 +546,16 @@ impl Engine {
 
     /// Runs due jobs (accepted webhook events, replies) once. Returns how many it handled.
     pub async fn run_jobs_once(&self, now: Timestamp) -> anyhow::Result<usize> {
-        self.run_kinds_once(&[INBOUND_JOB, REPLY_JOB], now).await
+        let mut kinds = vec![
+            INBOUND_JOB,
+            REPLY_JOB,
+            summaries::SUMMARIZE_JOB,
+            notify::HANDOFF_JOB,
+        ];
+        if self.notifications.is_some() {
+            kinds.push(notify::DELIVER_JOB);
+        }
+        self.run_kinds_once(&kinds, now).await
     }
 
     /// Finishes due accepted webhook events only (no replies): what a webhook's 2xx promised.
@@ -534,10 +568,12 @@ impl Engine {
         let jobs = self.store.claim_jobs(kinds, now, lease_until, 64).await?;
         let count = jobs.len();
         for job in jobs {
-            let done = if job.kind == INBOUND_JOB {
-                self.inbound_job(&job).await
-            } else {
-                self.reply_job(&job, now).await
+            let done = match job.kind.as_str() {
+                INBOUND_JOB => self.inbound_job(&job).await,
+                summaries::SUMMARIZE_JOB => self.summarize_job(&job, now).await,
+                notify::HANDOFF_JOB => self.handoff_job(&job, now).await,
+                notify::DELIVER_JOB => self.deliver_job(&job, now).await,
+                _ => self.reply_job(&job, now).await,
             };
             if let Err(e) = done {
                 tracing::warn!(job = %job.id, error = %format!("{e:#}"), "reply job failed; will retry");

@@ -15,10 +15,31 @@ pub struct Turn<'a> {
     pub history: &'a [Message],
 }
 
+/// A summary a model wrote, with what it cost.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModelSummary {
+    pub text: String,
+    /// The model as `provider:model`.
+    pub engine: String,
+    pub input_tokens: i64,
+    pub output_tokens: i64,
+}
+
 #[async_trait]
 pub trait ReplyGenerator: Send + Sync {
     /// The reply text, or `None` to stay silent this turn.
     async fn reply(&self, turn: &Turn<'_>) -> anyhow::Result<Option<String>>;
+
+    /// A model-written summary of the conversation, given the deterministic one as the facts;
+    /// `None` (the default) when no model is configured, the budget is spent or the model
+    /// failed: the deterministic summary is used then.
+    async fn summarize(
+        &self,
+        _turn: &Turn<'_>,
+        _facts: &str,
+    ) -> anyhow::Result<Option<ModelSummary>> {
+        Ok(None)
+    }
 }
 
 #[derive(Debug, Default)]

@@ -397,15 +397,25 @@ async fn worker(config: Config) -> anyhow::Result<ExitCode> {
         store.clone(),
         secrets.clone(),
     ));
-    let engine = Arc::new(leadline_engine::Engine::new(
-        store,
-        leadline_engine::providers::ProviderFactory::new(
-            secrets,
-            Arc::new(leadline_providers::messaging::sandbox::SandboxProvider::new()),
-        ),
-        replies,
-        engine_config,
-    ));
+    // Hand-off email from a worker goes through the same mailer `serve` would use.
+    let mailer: Arc<dyn leadline_web::mail::Mailer> =
+        match config.smtp().map_err(|e| anyhow::anyhow!(e))? {
+            Some(smtp) => Arc::new(leadline_web::mail::SmtpMailer::new(smtp)),
+            None => Arc::new(leadline_web::mail::LogMailer),
+        };
+    let notifications = leadline_web::mail::notifications(mailer, secrets.clone(), false);
+    let engine = Arc::new(
+        leadline_engine::Engine::new(
+            store,
+            leadline_engine::providers::ProviderFactory::new(
+                secrets,
+                Arc::new(leadline_providers::messaging::sandbox::SandboxProvider::new()),
+            ),
+            replies,
+            engine_config,
+        )
+        .with_notifications(notifications),
+    );
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let shutdown = shutdown_signal()?;
     tokio::spawn(async move {

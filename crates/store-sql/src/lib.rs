@@ -10,6 +10,7 @@
 mod analytics_impl;
 mod db_error;
 mod messaging_impl;
+mod notifications_impl;
 mod postgres;
 mod rows;
 mod sqlite;

@@ -759,6 +759,17 @@ macro_rules! impl_messaging {
                         };
                         Self::enqueue_job_in(&mut tx, &job, now).await?;
                     }
+                    if let Some(summary) = inbound.schedule_summary.as_ref() {
+                        let job = NewJob {
+                            id: summary.job_id,
+                            account_id: account,
+                            kind: summary.kind.clone(),
+                            dedup_key: Some(format!("{}:{}", summary.kind, conversation.id)),
+                            payload: serde_json::json!({ "conversation_id": conversation.id.to_string() }),
+                            run_at: summary.run_at,
+                        };
+                        Self::enqueue_job_in(&mut tx, &job, now).await?;
+                    }
                     Self::commit(tx).await?;
                     Ok(InboundOutcome::Stored { message: stored.into_record()?, lead, conversation })
                 }

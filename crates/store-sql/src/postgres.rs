@@ -75,3 +75,4 @@ fn lock_key(account: AccountId) -> i32 {
 crate::store_impl::impl_store!(PgStore, sqlx::Postgres);
 crate::analytics_impl::impl_analytics!(PgStore, sqlx::Postgres);
 crate::turns_impl::impl_turns!(PgStore, sqlx::Postgres);
+crate::notifications_impl::impl_notifications!(PgStore, sqlx::Postgres);

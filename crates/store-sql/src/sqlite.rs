@@ -107,3 +107,4 @@ impl SqliteStore {
 crate::store_impl::impl_store!(SqliteStore, sqlx::Sqlite);
 crate::analytics_impl::impl_analytics!(SqliteStore, sqlx::Sqlite);
 crate::turns_impl::impl_turns!(SqliteStore, sqlx::Sqlite);
+crate::notifications_impl::impl_notifications!(SqliteStore, sqlx::Sqlite);

@@ -112,9 +112,12 @@ macro_rules! impl_turns {
                 }
 
                 async fn tokens_used_since(&self, account: AccountId, since: Timestamp) -> StoreResult<u64> {
+                    // Turns and model-written summaries share the budget.
                     let (used,): (Option<i64>,) = sqlx::query_as(
-                        "SELECT CAST(SUM(input_tokens + output_tokens) AS BIGINT) FROM turns \
-                         WHERE account_id = $1 AND created_at >= $2",
+                        "SELECT CAST(COALESCE((SELECT SUM(input_tokens + output_tokens) FROM turns \
+                         WHERE account_id = $1 AND created_at >= $2), 0) \
+                         + COALESCE((SELECT SUM(input_tokens + output_tokens) FROM conversation_summaries \
+                         WHERE account_id = $1 AND created_at >= $2), 0) AS BIGINT)",
                     )
                     .bind(account.to_string())
                     .bind(micros(since))

@@ -73,6 +73,10 @@ suite!(
     unknown_outcome_sends_reconcile_by_key,
     sent_to_phone_since_counts_accepted_sends,
     jobs_debounce_claim_retry,
+    inbound_schedules_the_summary_job,
+    summaries_record_latest_and_list,
+    handoff_notifications_and_deliveries,
+    notification_prefs_per_member,
     job_completed_while_rearmed_runs_again,
     jobs_concurrent_claimers_never_share,
     messaging_tenant_isolation,
@@ -1986,6 +1990,7 @@ fn inbound(channel: &Channel, from: &E164Phone, body: &str, at: Timestamp) -> Ne
         provider_message_id: format!("SM{}", unique()),
         received_at: at,
         schedule_reply: None,
+        schedule_summary: None,
     }
 }
 
@@ -5187,4 +5192,481 @@ pub async fn analytics_days_follow_the_account_zone(store: &dyn Store) {
         inbound_by_day(report.days),
         vec![("2024-03-10".to_owned(), 2), ("2024-03-11".to_owned(), 2)]
     );
+}
+
+/// An inbound message can schedule the conversation's summary job with it: every message of a
+/// burst moves the same job back, and it is scheduled even while the AI is paused.
+pub async fn inbound_schedules_the_summary_job(store: &dyn Store) {
+    let (account, channel) = messaging_account(store, "summary-job").await;
+    let from = phone("+15125550261");
+    let t0 = now();
+    let mut first = inbound(&channel, &from, "hello", t0);
+    first.schedule_summary = Some(ScheduledReply {
+        job_id: JobId::new(),
+        kind: "summarize".to_owned(),
+        run_at: t0 + minutes(30),
+    });
+    let (_, _, conversation) = receive(store, first).await;
+    store
+        .set_ai_paused(account.id, conversation.id, true)
+        .await
+        .unwrap();
+    let mut second = inbound(&channel, &from, "anyone there?", t0 + minutes(2));
+    second.schedule_summary = Some(ScheduledReply {
+        job_id: JobId::new(),
+        kind: "summarize".to_owned(),
+        run_at: t0 + minutes(32),
+    });
+    receive(store, second).await;
+    let jobs: Vec<Job> = store
+        .pending_jobs(account.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|j| j.kind == "summarize")
+        .collect();
+    assert_eq!(jobs.len(), 1, "one summary job per conversation");
+    assert_eq!(jobs[0].run_at, t0 + minutes(32));
+    assert_eq!(
+        jobs[0].dedup_key.as_deref(),
+        Some(format!("summarize:{}", conversation.id).as_str())
+    );
+    assert_eq!(
+        jobs[0].payload["conversation_id"],
+        conversation.id.to_string()
+    );
+    let claimed = store
+        .claim_jobs(&["summarize"], t0 + minutes(40), t0 + minutes(41), 10)
+        .await
+        .unwrap();
+    for job in claimed {
+        store.complete_job(job.id, job.run_at).await.unwrap();
+    }
+}
+
+/// Summaries are history: each is kept with its reason and engine, the latest is found per
+/// conversation (also for a page of conversations), a dedup key writes once, and another
+/// account's conversation is not found.
+pub async fn summaries_record_latest_and_list(store: &dyn Store) {
+    use crate::{NewSummary, SummaryReason};
+    let (account, channel) = messaging_account(store, "summaries").await;
+    let (other, other_channel) = messaging_account(store, "summaries-other").await;
+    let (_, conversation) = conversation_with(store, &channel, &phone("+15125550271")).await;
+    let (_, second) = conversation_with(store, &channel, &phone("+15125550272")).await;
+    let (_, quiet) = conversation_with(store, &channel, &phone("+15125550273")).await;
+    let (_, foreign) = conversation_with(store, &other_channel, &phone("+15125550274")).await;
+    let t0 = now();
+    let new =
+        |conversation: ConversationId, reason, body: &str, at, key: Option<&str>| NewSummary {
+            id: EventId::new(),
+            account_id: account.id,
+            conversation_id: conversation,
+            reason,
+            engine: "playbook".to_owned(),
+            body: body.to_owned(),
+            input_tokens: 0,
+            output_tokens: 0,
+            dedup_key: key.map(str::to_owned),
+            at,
+        };
+    assert_eq!(
+        store
+            .latest_summary(account.id, conversation.id)
+            .await
+            .unwrap(),
+        None
+    );
+    let first = store
+        .record_summary(new(
+            conversation.id,
+            SummaryReason::Quiet,
+            "Wants term life.",
+            t0,
+            None,
+        ))
+        .await
+        .unwrap();
+    assert_eq!(first.reason, SummaryReason::Quiet);
+    assert_eq!(first.engine, "playbook");
+    assert_eq!(first.created_at, t0);
+    let handoff = store
+        .record_summary(new(
+            conversation.id,
+            SummaryReason::Handoff,
+            "Asked for a person.",
+            t0 + minutes(5),
+            Some("handoff:n1"),
+        ))
+        .await
+        .unwrap();
+    // The same key again (a retried job): the first summary, nothing new.
+    let again = store
+        .record_summary(new(
+            conversation.id,
+            SummaryReason::Handoff,
+            "Different text.",
+            t0 + minutes(6),
+            Some("handoff:n1"),
+        ))
+        .await
+        .unwrap();
+    assert_eq!(again, handoff);
+    // A model-written summary: its tokens count toward the monthly budget with the turns'.
+    let mut by_model = new(second.id, SummaryReason::Quiet, "Second lead.", t0, None);
+    by_model.engine = "openai:gpt-test".to_owned();
+    by_model.input_tokens = 30;
+    by_model.output_tokens = 20;
+    let before = store.tokens_used_since(account.id, t0).await.unwrap();
+    assert_eq!(
+        store.record_summary(by_model).await.unwrap().engine,
+        "openai:gpt-test"
+    );
+    assert_eq!(
+        store.tokens_used_since(account.id, t0).await.unwrap(),
+        before + 50
+    );
+    assert_eq!(
+        store
+            .latest_summary(account.id, conversation.id)
+            .await
+            .unwrap(),
+        Some(handoff.clone())
+    );
+    let history = store.summaries(account.id, conversation.id).await.unwrap();
+    assert_eq!(history, vec![handoff.clone(), first]);
+    let mut page = store
+        .latest_summaries(
+            account.id,
+            &[conversation.id, second.id, quiet.id, foreign.id],
+        )
+        .await
+        .unwrap();
+    page.sort_by_key(|s| s.body.clone());
+    assert_eq!(
+        page.len(),
+        2,
+        "no summary yet, or another account's: left out"
+    );
+    assert_eq!(page[0].body, "Asked for a person.");
+    assert_eq!(page[1].body, "Second lead.");
+    assert!(
+        store
+            .latest_summaries(account.id, &[])
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // Another account's conversation: not found, nothing written.
+    assert_not_found(
+        store
+            .record_summary(new(foreign.id, SummaryReason::Quiet, "x", t0, None))
+            .await,
+    );
+    assert_eq!(
+        store.latest_summary(other.id, foreign.id).await.unwrap(),
+        None
+    );
+    assert_eq!(
+        store.latest_summary(account.id, foreign.id).await.unwrap(),
+        None
+    );
+}
+
+/// A hand-off flags the conversation, creates one notification per key with its job, and plans
+/// each delivery once; attempts are counted, a finished delivery stays finished, and everything
+/// is scoped to the account.
+pub async fn handoff_notifications_and_deliveries(store: &dyn Store) {
+    use crate::{DeliveryAttempt, DeliveryChannel, DeliveryStatus, NewDelivery, NewHandoff};
+    let (account, channel) = messaging_account(store, "handoff").await;
+    let (other, other_channel) = messaging_account(store, "handoff-other").await;
+    let (_, conversation) = conversation_with(store, &channel, &phone("+15125550281")).await;
+    let (_, foreign) = conversation_with(store, &other_channel, &phone("+15125550282")).await;
+    let t0 = now();
+    let handoff = |conversation: ConversationId, key: &str, pause_ai| NewHandoff {
+        notification_id: EventId::new(),
+        account_id: account.id,
+        conversation_id: conversation,
+        idempotency_key: key.to_owned(),
+        reason: "The lead asked for a person.".to_owned(),
+        pause_ai,
+        job_id: JobId::new(),
+        job_kind: "handoff".to_owned(),
+        at: t0,
+    };
+    let (notification, created) = store
+        .record_handoff(handoff(conversation.id, "handoff:c1:m1", true))
+        .await
+        .unwrap();
+    assert!(created);
+    assert_eq!(notification.kind, "handoff");
+    assert_eq!(notification.summary, None);
+    assert_eq!(notification.created_at, t0);
+    let flagged = store
+        .get_conversation(account.id, conversation.id)
+        .await
+        .unwrap();
+    assert!(flagged.needs_attention && flagged.ai_paused);
+    // The same hand-off turn again: the same notification, no second job.
+    let (again, created) = store
+        .record_handoff(handoff(conversation.id, "handoff:c1:m1", false))
+        .await
+        .unwrap();
+    assert!(!created);
+    assert_eq!(again, notification);
+    let jobs: Vec<Job> = store
+        .pending_jobs(account.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|j| j.kind == "handoff")
+        .collect();
+    assert_eq!(jobs.len(), 1);
+    assert_eq!(
+        jobs[0].payload["notification_id"],
+        notification.id.to_string()
+    );
+    assert_eq!(
+        store
+            .get_notification(account.id, notification.id)
+            .await
+            .unwrap(),
+        notification
+    );
+    // A hand-off that does not pause: flagged only.
+    store
+        .set_ai_paused(account.id, conversation.id, false)
+        .await
+        .unwrap();
+    store
+        .record_handoff(handoff(conversation.id, "handoff:c1:m2", false))
+        .await
+        .unwrap();
+    assert!(
+        !store
+            .get_conversation(account.id, conversation.id)
+            .await
+            .unwrap()
+            .ai_paused
+    );
+
+    let delivery = |channel, target: &str| NewDelivery {
+        id: EventId::new(),
+        channel,
+        target: target.to_owned(),
+        job_id: JobId::new(),
+        job_kind: "deliver".to_owned(),
+    };
+    let planned = store
+        .plan_deliveries(
+            account.id,
+            notification.id,
+            "Wants a call back.",
+            vec![
+                delivery(DeliveryChannel::Email, "dana@example.com"),
+                delivery(DeliveryChannel::Webhook, "https://hooks.example.com/x"),
+            ],
+            t0,
+        )
+        .await
+        .unwrap();
+    assert_eq!(planned.len(), 2);
+    assert!(planned.iter().all(|d| d.status == DeliveryStatus::Pending
+        && d.attempts == 0
+        && d.notification_id == notification.id));
+    // Planned again (a retried job): nothing new, no new jobs.
+    let replanned = store
+        .plan_deliveries(
+            account.id,
+            notification.id,
+            "Wants a call back.",
+            vec![delivery(DeliveryChannel::Email, "dana@example.com")],
+            t0,
+        )
+        .await
+        .unwrap();
+    assert_eq!(replanned, planned);
+    let deliver_jobs = store
+        .pending_jobs(account.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|j| j.kind == "deliver")
+        .count();
+    assert_eq!(deliver_jobs, 2);
+    assert_eq!(
+        store
+            .get_notification(account.id, notification.id)
+            .await
+            .unwrap()
+            .summary
+            .as_deref(),
+        Some("Wants a call back.")
+    );
+
+    let webhook = planned
+        .iter()
+        .find(|d| d.channel == DeliveryChannel::Webhook)
+        .unwrap();
+    assert!(
+        store
+            .record_delivery_attempt(
+                account.id,
+                webhook.id,
+                DeliveryAttempt::Retry {
+                    error: "HTTP 500".to_owned()
+                },
+                t0 + minutes(1),
+            )
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .record_delivery_attempt(
+                account.id,
+                webhook.id,
+                DeliveryAttempt::Delivered,
+                t0 + minutes(2)
+            )
+            .await
+            .unwrap()
+    );
+    // Delivered is final.
+    assert!(
+        !store
+            .record_delivery_attempt(
+                account.id,
+                webhook.id,
+                DeliveryAttempt::Failed {
+                    error: "late".to_owned()
+                },
+                t0 + minutes(3),
+            )
+            .await
+            .unwrap()
+    );
+    let done = store.get_delivery(account.id, webhook.id).await.unwrap();
+    assert_eq!(done.status, DeliveryStatus::Delivered);
+    assert_eq!(done.attempts, 2);
+    assert_eq!(done.last_error.as_deref(), Some("HTTP 500"));
+    assert_eq!(done.delivered_at, Some(t0 + minutes(2)));
+    let email = planned
+        .iter()
+        .find(|d| d.channel == DeliveryChannel::Email)
+        .unwrap();
+    store
+        .record_delivery_attempt(
+            account.id,
+            email.id,
+            DeliveryAttempt::Failed {
+                error: "mailbox unavailable".to_owned(),
+            },
+            t0 + minutes(1),
+        )
+        .await
+        .unwrap();
+    let failed = store.get_delivery(account.id, email.id).await.unwrap();
+    assert_eq!(failed.status, DeliveryStatus::Failed);
+    assert_eq!(failed.attempts, 1);
+    let recent = store.recent_deliveries(account.id, 10).await.unwrap();
+    assert_eq!(recent.len(), 2);
+    assert_eq!(
+        store.recent_deliveries(account.id, 1).await.unwrap().len(),
+        1
+    );
+
+    // Scoped to the account.
+    assert_not_found(
+        store
+            .record_handoff(handoff(foreign.id, "handoff:foreign", true))
+            .await,
+    );
+    assert!(
+        !store
+            .get_conversation(other.id, foreign.id)
+            .await
+            .unwrap()
+            .needs_attention
+    );
+    assert_not_found(store.get_notification(other.id, notification.id).await);
+    assert_not_found(store.get_delivery(other.id, webhook.id).await);
+    assert_not_found(
+        store
+            .record_delivery_attempt(other.id, email.id, DeliveryAttempt::Delivered, t0)
+            .await,
+    );
+    assert_not_found(
+        store
+            .plan_deliveries(other.id, notification.id, "x", Vec::new(), t0)
+            .await,
+    );
+    assert!(
+        store
+            .recent_deliveries(other.id, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    for job in store
+        .claim_jobs(
+            &["handoff", "deliver"],
+            t0 + minutes(10),
+            t0 + minutes(11),
+            50,
+        )
+        .await
+        .unwrap()
+    {
+        store.complete_job(job.id, job.run_at).await.unwrap();
+    }
+}
+
+/// Preferences are per member and account; a non-member has none to set.
+pub async fn notification_prefs_per_member(store: &dyn Store) {
+    use crate::NotificationPref;
+    let (owner, account) = signup(store, "prefs").await;
+    let (stranger, other) = signup(store, "prefs-other").await;
+    assert!(
+        store
+            .notification_prefs(account.id)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let off = NotificationPref {
+        user_id: owner.id,
+        email_on_handoff: false,
+    };
+    store
+        .set_notification_pref(account.id, off.clone())
+        .await
+        .unwrap();
+    assert_eq!(
+        store.notification_prefs(account.id).await.unwrap(),
+        vec![off]
+    );
+    let on = NotificationPref {
+        user_id: owner.id,
+        email_on_handoff: true,
+    };
+    store
+        .set_notification_pref(account.id, on.clone())
+        .await
+        .unwrap();
+    assert_eq!(
+        store.notification_prefs(account.id).await.unwrap(),
+        vec![on]
+    );
+    assert_not_found(
+        store
+            .set_notification_pref(
+                account.id,
+                NotificationPref {
+                    user_id: stranger.id,
+                    email_on_handoff: true,
+                },
+            )
+            .await,
+    );
+    assert!(store.notification_prefs(other.id).await.unwrap().is_empty());
 }

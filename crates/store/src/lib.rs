@@ -13,6 +13,7 @@
 pub mod analytics;
 pub mod error;
 pub mod messaging;
+pub mod notifications;
 pub mod records;
 pub mod traits;
 pub mod turns;
@@ -23,6 +24,7 @@ pub mod contract;
 pub use analytics::*;
 pub use error::StoreError;
 pub use messaging::*;
+pub use notifications::*;
 pub use records::*;
 pub use traits::*;
 pub use turns::*;

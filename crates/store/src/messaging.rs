@@ -266,9 +266,13 @@ pub struct NewInbound {
     /// unsent AI replies and (re)schedules its reply job, unless the AI is paused there: an
     /// ordinary message is then handled in one round of writes.
     pub schedule_reply: Option<ScheduledReply>,
+    /// When set, the same transaction (re)schedules the conversation's summary job (dedup key
+    /// `"{kind}:{conversation id}"`), whether or not the AI is paused: a busy conversation is
+    /// summarized once, after it goes quiet.
+    pub schedule_summary: Option<ScheduledReply>,
 }
 
-/// The debounced reply job scheduled with an inbound message. Its dedup key is
+/// A debounced job scheduled with an inbound message (the reply, the summary). Its dedup key is
 /// `"{kind}:{conversation id}"` and its payload `{"conversation_id": …}`, so every bubble of a
 /// burst moves the same job back.
 #[derive(Clone, Debug)]

@@ -333,6 +333,7 @@ pub trait Store:
     + JobStore
     + AnalyticsStore
     + crate::turns::TurnStore
+    + crate::notifications::NotificationStore
     + HealthStore
     + 'static
 {
@@ -358,6 +359,7 @@ impl<T> Store for T where
         + JobStore
         + AnalyticsStore
         + crate::turns::TurnStore
+        + crate::notifications::NotificationStore
         + HealthStore
         + 'static
 {

@@ -57,6 +57,7 @@ pub trait TurnStore: Send + Sync {
         account: AccountId,
         conversation: ConversationId,
     ) -> StoreResult<Vec<TurnRecord>>;
-    /// Model tokens (input + output) the account's turns spent since `since`.
+    /// Model tokens (input + output) the account's turns and model-written summaries spent since
+    /// `since`.
     async fn tokens_used_since(&self, account: AccountId, since: Timestamp) -> StoreResult<u64>;
 }

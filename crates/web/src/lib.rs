@@ -10,6 +10,7 @@ pub mod error;
 pub mod knowledge_import;
 pub mod mail;
 pub mod messaging;
+pub mod notifications;
 pub mod oidc;
 pub mod ops;
 pub mod pages;

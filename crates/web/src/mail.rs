@@ -3,12 +3,14 @@
 //! so (`LogMailer`).
 
 use async_trait::async_trait;
+use leadline_engine::notify::{NotificationMailer, Notifications};
 use lettre::message::Mailbox;
 use lettre::message::header::ContentType;
 use lettre::transport::smtp::AsyncSmtpTransportBuilder;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use secrecy::{ExposeSecret, SecretString};
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,6 +25,31 @@ pub trait Mailer: Send + Sync {
     async fn send(&self, to: &str, subject: &str, body: &str) -> anyhow::Result<Delivery>;
     /// Whether mail really leaves the server.
     fn is_configured(&self) -> bool;
+}
+
+/// Hand-off notification email goes through the same mailer as resets and invitations: the
+/// engine's delivery worker only knows [`NotificationMailer`].
+struct NotificationMail(Arc<dyn Mailer>);
+
+#[async_trait]
+impl NotificationMailer for NotificationMail {
+    async fn send(&self, to: &str, subject: &str, body: &str) -> anyhow::Result<()> {
+        self.0.send(to, subject, body).await.map(|_| ())
+    }
+}
+
+/// What the engine needs to deliver hand-off notifications from this process.
+pub fn notifications(
+    mailer: Arc<dyn Mailer>,
+    secrets: Arc<leadline_app::SecretsService>,
+    allow_http_loopback: bool,
+) -> Notifications {
+    Notifications {
+        mailer: Arc::new(NotificationMail(mailer)),
+        secrets,
+        allow_http_loopback,
+        max_attempts: Notifications::DEFAULT_MAX_ATTEMPTS,
+    }
 }
 
 /// The default: log the message at WARN so the operator can pass the link on.

@@ -629,6 +629,8 @@ pub struct ConversationSummary {
     pub lead: Lead,
     pub channel_name: String,
     pub channel_provider: String,
+    /// The conversation's latest written summary (quiet period or hand-off), if any.
+    pub latest_summary: Option<leadline_store::Summary>,
 }
 
 async fn summarise(
@@ -655,6 +657,7 @@ fn with_channel(
         lead,
         channel_name,
         channel_provider,
+        latest_summary: None,
     }
 }
 
@@ -693,13 +696,25 @@ pub async fn list_conversations(
         .into_iter()
         .map(|l| (l.id, l))
         .collect();
+    // And one for their latest summaries.
+    let conversation_ids: Vec<_> = conversations.iter().map(|c| c.id).collect();
+    let mut summaries: HashMap<_, _> = state
+        .store
+        .latest_summaries(account, &conversation_ids)
+        .await?
+        .into_iter()
+        .map(|s| (s.conversation_id, s))
+        .collect();
     let mut out = Vec::with_capacity(conversations.len());
     for conversation in conversations {
         // A lead has one conversation per channel; a lead deleted between the reads is skipped.
         let Some(lead) = leads.get(&conversation.lead_id).cloned() else {
             continue;
         };
-        out.push(with_channel(conversation, lead, &channels));
+        let latest = summaries.remove(&conversation.id);
+        let mut item = with_channel(conversation, lead, &channels);
+        item.latest_summary = latest;
+        out.push(item);
     }
     Ok(out)
 }
@@ -711,7 +726,8 @@ pub async fn conversation(
 ) -> Result<(ConversationSummary, Vec<Message>), AppError> {
     let conversation = state.store.get_conversation(account, id).await?;
     let channels = channels_by_id(state, account).await?;
-    let summary = summarise(state, account, conversation, &channels).await?;
+    let mut summary = summarise(state, account, conversation, &channels).await?;
+    summary.latest_summary = state.store.latest_summary(account, id).await?;
     let messages = state.store.messages(account, id).await?;
     Ok((summary, messages))
 }

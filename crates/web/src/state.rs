@@ -58,6 +58,9 @@ pub struct WebConfig {
     pub fetch_policy: FetchPolicy,
     /// How far a website import goes.
     pub crawl_limits: CrawlLimits,
+    /// Tests only: outgoing webhooks may go to `http://127.0.0.1` mock receivers. Production
+    /// accepts public `https` URLs only.
+    pub allow_http_loopback_webhooks: bool,
 }
 
 impl WebConfig {
@@ -71,6 +74,7 @@ impl WebConfig {
             debounce: EngineConfig::default().debounce,
             fetch_policy: FetchPolicy::default(),
             crawl_limits: CrawlLimits::default(),
+            allow_http_loopback_webhooks: false,
         }
     }
 
@@ -121,12 +125,19 @@ impl AppState {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .unwrap_or_default();
-        let engine = Arc::new(Engine::new(
-            store.clone(),
-            ProviderFactory::new(secrets.clone(), Arc::new(SandboxProvider::new())),
-            Arc::new(AssistantReplies::new(store.clone(), secrets.clone())),
-            config.engine_config(),
-        ));
+        let engine = Arc::new(
+            Engine::new(
+                store.clone(),
+                ProviderFactory::new(secrets.clone(), Arc::new(SandboxProvider::new())),
+                Arc::new(AssistantReplies::new(store.clone(), secrets.clone())),
+                config.engine_config(),
+            )
+            .with_notifications(crate::mail::notifications(
+                mailer.clone(),
+                secrets.clone(),
+                config.allow_http_loopback_webhooks,
+            )),
+        );
         Self {
             store,
             secrets,

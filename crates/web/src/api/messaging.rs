@@ -181,6 +181,20 @@ pub struct ConversationDto {
     unread: bool,
     last_message_at: Option<String>,
     created_at: String,
+    /// The latest summary written for this conversation (after a quiet period or on hand-off).
+    summary: Option<SummaryDto>,
+}
+
+/// A conversation summary for the person picking it up.
+#[derive(Serialize, ToSchema)]
+pub struct SummaryDto {
+    id: String,
+    /// quiet (the conversation went quiet) or handoff (handed off to a person)
+    reason: String,
+    /// playbook (deterministic), or the model as provider:model
+    engine: String,
+    text: String,
+    created_at: String,
 }
 
 fn conversation_dto(s: ConversationSummary) -> ConversationDto {
@@ -199,6 +213,13 @@ fn conversation_dto(s: ConversationSummary) -> ConversationDto {
         unread: c.unread,
         last_message_at: c.last_message_at.map(rfc3339),
         created_at: rfc3339(c.created_at),
+        summary: s.latest_summary.map(|m| SummaryDto {
+            id: m.id.to_string(),
+            reason: m.reason.as_str().into(),
+            engine: m.engine,
+            text: m.body,
+            created_at: rfc3339(m.created_at),
+        }),
     }
 }
 

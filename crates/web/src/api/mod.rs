@@ -23,6 +23,7 @@ mod assistant;
 mod compliance;
 mod leads;
 mod messaging;
+mod notifications;
 
 use messaging::{
     create_channel, get_conversation, hand_back, list_channels, list_conversations, send_message,
@@ -73,6 +74,18 @@ pub fn router() -> Router<AppState> {
         .route("/conversations/{id}/messages", post(send_message))
         .route("/conversations/{id}/takeover", post(take_over))
         .route("/conversations/{id}/handback", post(hand_back))
+        .route(
+            "/notifications/settings",
+            get(notifications::get_settings).put(notifications::put_settings),
+        )
+        .route(
+            "/notifications/webhook-secret",
+            post(notifications::rotate_secret),
+        )
+        .route(
+            "/notifications/deliveries",
+            get(notifications::list_deliveries),
+        )
         .route("/leads", get(leads::list_leads).post(leads::create_lead))
         .route(
             "/leads/import",
@@ -92,8 +105,8 @@ pub fn router() -> Router<AppState> {
 #[derive(OpenApi)]
 #[openapi(
     info(title = "leadline API", version = "1", description = "Manage a leadline account: business profile, team, invitations, API keys, the audit log, messaging channels, conversations and leads (with CSV import). Authenticate with `Authorization: Bearer <API key>`. Errors are `{\"error\": {\"code\", \"message\", \"fields\"?}}`."),
-    paths(get_profile, put_profile, list_users, patch_user, delete_user, list_invitations, create_invitation, revoke_invitation, list_api_keys, create_api_key, revoke_api_key, list_audit, messaging::list_channels, messaging::create_channel, messaging::list_conversations, messaging::get_conversation, messaging::send_message, messaging::take_over, messaging::hand_back, leads::list_leads, leads::create_lead, leads::import_leads, leads::get_lead, leads::patch_lead, leads::delete_lead, compliance::get_settings, compliance::put_settings, compliance::list_suppressions, compliance::add_suppression, compliance::remove_suppression, analytics::get_analytics, assistant::get_assistant, assistant::put_assistant, assistant::list_versions, assistant::get_version, assistant::start_import, assistant::get_import),
-    components(schemas(ErrorBody, ErrorDetail, FieldErrorDto, Profile, ProfileInputDto, MemberDto, RolePatch, InviteInput, InvitationDto, InvitationCreated, ApiKeyInput, ApiKeyDto, ApiKeyCreated, AuditEntryDto, AuditPage, messaging::ChannelDto, messaging::ChannelCreate, messaging::LeadRef, messaging::ConversationDto, messaging::ConversationDetail, messaging::MessageDto, messaging::ReplyInput, leads::LeadDto, leads::LeadPage, leads::LeadInputDto, services::ImportReport, services::ImportRowError, services::ComplianceSettingsView, services::ComplianceSettingsInput, services::RelaxationInfo, services::SuppressionInput, compliance::SuppressionList, analytics::AnalyticsDto, analytics::FunnelDto, analytics::AnalyticsDay, assistant::AssistantDocument, assistant::AssistantPut, assistant::AssistantVersionDto, assistant::AssistantVersionList, assistant::KnowledgeImportInput, assistant::KnowledgeImportStarted, assistant::KnowledgeImportStatus, assistant::ImportedPageDto, assistant::PageErrorDto)),
+    paths(get_profile, put_profile, list_users, patch_user, delete_user, list_invitations, create_invitation, revoke_invitation, list_api_keys, create_api_key, revoke_api_key, list_audit, messaging::list_channels, messaging::create_channel, messaging::list_conversations, messaging::get_conversation, messaging::send_message, messaging::take_over, messaging::hand_back, leads::list_leads, leads::create_lead, leads::import_leads, leads::get_lead, leads::patch_lead, leads::delete_lead, compliance::get_settings, compliance::put_settings, compliance::list_suppressions, compliance::add_suppression, compliance::remove_suppression, analytics::get_analytics, assistant::get_assistant, assistant::put_assistant, assistant::list_versions, assistant::get_version, assistant::start_import, assistant::get_import, notifications::get_settings, notifications::put_settings, notifications::rotate_secret, notifications::list_deliveries),
+    components(schemas(ErrorBody, ErrorDetail, FieldErrorDto, Profile, ProfileInputDto, MemberDto, RolePatch, InviteInput, InvitationDto, InvitationCreated, ApiKeyInput, ApiKeyDto, ApiKeyCreated, AuditEntryDto, AuditPage, messaging::ChannelDto, messaging::ChannelCreate, messaging::LeadRef, messaging::ConversationDto, messaging::SummaryDto, messaging::ConversationDetail, messaging::MessageDto, messaging::ReplyInput, leads::LeadDto, leads::LeadPage, leads::LeadInputDto, services::ImportReport, services::ImportRowError, services::ComplianceSettingsView, services::ComplianceSettingsInput, services::RelaxationInfo, services::SuppressionInput, compliance::SuppressionList, analytics::AnalyticsDto, analytics::FunnelDto, analytics::AnalyticsDay, assistant::AssistantDocument, assistant::AssistantPut, assistant::AssistantVersionDto, assistant::AssistantVersionList, assistant::KnowledgeImportInput, assistant::KnowledgeImportStarted, assistant::KnowledgeImportStatus, assistant::ImportedPageDto, assistant::PageErrorDto, notifications::NotificationSettingsDto, notifications::NotificationSettingsInput, notifications::WebhookSecretCreated, notifications::DeliveryDto)),
     modifiers(&BearerAuth),
     security(("api_key" = []))
 )]

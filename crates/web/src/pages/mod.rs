@@ -11,6 +11,7 @@ mod compliance;
 mod lead_panel;
 mod leads;
 mod messaging;
+mod notifications;
 mod onboarding;
 mod team;
 
@@ -199,6 +200,19 @@ pub fn router(_state: AppState) -> Router<AppState> {
         .route(
             "/app/assistant/versions/{version}/restore",
             post(assistant::version_restore),
+        )
+        .route("/app/settings/notifications", get(notifications::page))
+        .route(
+            "/app/settings/notifications/me",
+            post(notifications::me_submit),
+        )
+        .route(
+            "/app/settings/notifications/account",
+            post(notifications::account_submit),
+        )
+        .route(
+            "/app/settings/notifications/secret",
+            post(notifications::secret_submit),
         )
         .route("/admin", get(admin::accounts_page))
 }
@@ -395,6 +409,8 @@ fn notice_text(code: &str) -> Option<&'static str> {
         "assistant_saved" => "Assistant settings saved as a new version.",
         "assistant_restored" => "Version restored: it is saved as the newest version.",
         "assistant_key_removed" => "Model API key removed.",
+        "notifications_saved" => "Notification settings saved.",
+        "notification_prefs_saved" => "Your notification choice is saved.",
         _ => return None,
     })
 }

@@ -39,6 +39,7 @@ async fn seed_conversation(app: &TestApp) -> ChannelId {
         provider_message_id: format!("SM{}", uuid::Uuid::new_v4().simple()),
         received_at: at,
         schedule_reply: None,
+        schedule_summary: None,
     };
     let InboundOutcome::Stored {
         lead, conversation, ..

@@ -16,6 +16,7 @@ mod isolation;
 mod knowledge_import;
 mod leads;
 mod mail;
+mod notifications;
 mod oidc;
 mod onboarding;
 mod ops;
