@@ -34,8 +34,32 @@ pub struct TurnRow {
     pub engine: String,
 }
 
+/// A conversation summary as a page shows it.
+pub struct SummaryPanel {
+    pub reason: &'static str,
+    pub engine: String,
+    pub text: String,
+    pub at: String,
+}
+
+pub fn summary_panel(summary: &leadline_store::Summary, owner: &Account) -> SummaryPanel {
+    let (zone, _) = account_zone(owner);
+    SummaryPanel {
+        reason: match summary.reason {
+            leadline_store::SummaryReason::Quiet => "after the conversation went quiet",
+            leadline_store::SummaryReason::Handoff => "when it was handed off",
+        },
+        engine: summary.engine.clone(),
+        text: summary.body.clone(),
+        at: local_minute(summary.created_at, &zone),
+    }
+}
+
 pub struct LeadPanel {
     pub lead_id: String,
+    /// The newest summary of any of the lead's conversations (the lead page shows it; the
+    /// conversation page shows its own).
+    pub summary: Option<SummaryPanel>,
     /// A narrow column (beside a thread): a list instead of a table.
     pub compact: bool,
     pub score: Option<i32>,
@@ -190,7 +214,17 @@ pub async fn lead_panel(
         })
         .collect();
 
+    let ids: Vec<_> = conversations.iter().map(|c| c.id).collect();
+    let summary = state
+        .store
+        .latest_summaries(account, &ids)
+        .await?
+        .into_iter()
+        .max_by_key(|s| s.created_at)
+        .map(|s| summary_panel(&s, owner));
+
     Ok(LeadPanel {
+        summary,
         compact: messages_given,
         lead_id: lead.id.to_string(),
         score: lead.score,

@@ -383,27 +383,7 @@ struct ConversationPage {
     can_reply: bool,
     form: FormState,
     /// The latest conversation summary (`app/summary_panel.html`).
-    summary: Option<SummaryPanel>,
-}
-
-/// The latest summary as the conversation page shows it.
-pub struct SummaryPanel {
-    pub reason: &'static str,
-    pub engine: String,
-    pub text: String,
-    pub at: String,
-}
-
-fn summary_panel(summary: &leadline_store::Summary) -> SummaryPanel {
-    SummaryPanel {
-        reason: match summary.reason {
-            leadline_store::SummaryReason::Quiet => "after the conversation went quiet",
-            leadline_store::SummaryReason::Handoff => "when it was handed off",
-        },
-        engine: summary.engine.clone(),
-        text: summary.body.clone(),
-        at: minute(summary.created_at),
-    }
+    summary: Option<super::lead_panel::SummaryPanel>,
 }
 
 async fn conversation_view(
@@ -433,7 +413,10 @@ async fn conversation_view(
         messages: message_rows(&messages, &names, &ctx.account),
         can_reply: ctx.role >= Role::Agent,
         form,
-        summary: summary.latest_summary.as_ref().map(summary_panel),
+        summary: summary
+            .latest_summary
+            .as_ref()
+            .map(|s| super::lead_panel::summary_panel(s, &ctx.account)),
     })
 }
 

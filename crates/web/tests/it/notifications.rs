@@ -297,6 +297,11 @@ async fn a_hand_off_is_summarized_emailed_and_posted_once_to_a_signed_webhook() 
     assert_eq!(detail["conversation"]["summary"]["engine"], "playbook");
     let page = b.get_text(&format!("/app/inbox/{}", conversation.id)).await;
     assert!(page.contains("id=\"summary\"") && page.contains("when it was handed off"));
+    // The lead's page shows its newest summary above what was learned.
+    let page = b
+        .get_text(&format!("/app/leads/{}", conversation.lead_id))
+        .await;
+    assert!(page.contains("id=\"lead-summary\"") && page.contains("when it was handed off"));
     let page = b.get_text("/app/settings/notifications").await;
     assert!(page.contains("status-delivered"));
     assert!(
