@@ -166,6 +166,8 @@ async fn run(
         "/app/inbox".to_owned(),
         "/app/inbox?filter=unread".to_owned(),
         "/app/inbox?filter=attention".to_owned(),
+        "/app/inbox?filter=taken_over".to_owned(),
+        "/app/inbox?stage=qualified&q=reyes".to_owned(),
         format!("/app/inbox/{conversation}"),
         format!("/app/inbox/{conversation}/messages"),
         "/app/leads".to_owned(),

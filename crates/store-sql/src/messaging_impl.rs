@@ -58,7 +58,7 @@ macro_rules! impl_messaging {
             use leadline_domain::ids::{ChannelId, ConversationId, JobId, LeadId, MessageId};
             use leadline_domain::{AccountId, E164Phone};
             use leadline_store::{
-                Author, Channel, ChannelStore, Conversation, ConversationStore, Direction, InboundOutcome, Job,
+                Author, Channel, ChannelStore, Conversation, ConversationQuery, ConversationStore, Direction, InboundOutcome, Job,
                 JobStore, Lead, LeadInput, LeadQuery, LeadSort, LeadStore, Message, MessageStatus, MessageStore, NewChannel, NewInbound,
                 NewJob, NewOutbound, OutboundWork, StoreError, StoreResult,
             };
@@ -597,6 +597,63 @@ macro_rules! impl_messaging {
                     .fetch_all(&self.pool)
                     .await
                     .map_err(db_err)?;
+                    records(rows, ConversationRow::into_record)
+                }
+
+                async fn find_conversations(
+                    &self,
+                    account: AccountId,
+                    query: &ConversationQuery,
+                ) -> StoreResult<Vec<Conversation>> {
+                    // Only the filters in use are in the SQL; lead filters join the lead.
+                    let mut filters = String::new();
+                    let mut binds: Vec<String> = Vec::new();
+                    if query.unread_only {
+                        filters.push_str(" AND c.unread");
+                    }
+                    if query.attention_only {
+                        filters.push_str(" AND c.needs_attention");
+                    }
+                    match query.ai_active {
+                        Some(true) => filters.push_str(" AND NOT c.ai_paused"),
+                        Some(false) => filters.push_str(" AND c.ai_paused"),
+                        None => {}
+                    }
+                    let stage = query.stage.as_deref().filter(|s| !s.is_empty());
+                    let text = contains_pattern(query.text.as_deref());
+                    let join = if stage.is_some() || text.is_some() {
+                        " JOIN leads l ON l.account_id = c.account_id AND l.id = c.lead_id"
+                    } else {
+                        ""
+                    };
+                    if let Some(stage) = stage {
+                        binds.push(stage.to_owned());
+                        filters.push_str(&format!(" AND l.stage = ${}", binds.len() + 1));
+                    }
+                    if let Some(text) = text {
+                        binds.push(text);
+                        let n = binds.len() + 1;
+                        filters.push_str(&format!(
+                            " AND (LOWER(l.name) LIKE ${n} ESCAPE '\\' OR LOWER(l.phone) LIKE ${n} ESCAPE '\\')"
+                        ));
+                    }
+                    let (limit, offset) = (binds.len() + 2, binds.len() + 3);
+                    // The order is the expression of `conversations_account_recent` (0008).
+                    let sql = format!(
+                        "SELECT c.* FROM conversations c{join} WHERE c.account_id = $1{filters} \
+                         ORDER BY COALESCE(c.last_message_at, c.created_at) DESC, c.id DESC \
+                         LIMIT ${limit} OFFSET ${offset}"
+                    );
+                    let mut q = sqlx::query_as::<_, ConversationRow>(&sql).bind(account.to_string());
+                    for value in binds {
+                        q = q.bind(value);
+                    }
+                    let rows = q
+                        .bind(i64::from(query.limit))
+                        .bind(i64::from(query.offset))
+                        .fetch_all(&self.pool)
+                        .await
+                        .map_err(db_err)?;
                     records(rows, ConversationRow::into_record)
                 }
 

@@ -6,11 +6,11 @@
 
 use crate::{
     Account, AuditEntry, Author, Channel, ComplianceEventKind, ContactCompliance, Conversation,
-    Direction, InboundOutcome, Invitation, InvitationState, Job, Lead, LeadInput, LeadQuery,
-    LeadSort, Member, MembershipWithAccount, Message, MessageStatus, NewApiKey, NewAudit,
-    NewChannel, NewComplianceEvent, NewInbound, NewInvitation, NewJob, NewOutbound, NewSession,
-    NewSignup, NewUser, OutboundWork, ScheduledReply, SecretRow, Store, StoreError, StoreResult,
-    User,
+    ConversationQuery, Direction, InboundOutcome, Invitation, InvitationState, Job, Lead,
+    LeadInput, LeadQuery, LeadSort, Member, MembershipWithAccount, Message, MessageStatus,
+    NewApiKey, NewAudit, NewChannel, NewComplianceEvent, NewInbound, NewInvitation, NewJob,
+    NewOutbound, NewSession, NewSignup, NewUser, OutboundWork, ScheduledReply, SecretRow, Store,
+    StoreError, StoreResult, User,
 };
 use jiff::{SignedDuration, Timestamp};
 use leadline_domain::audit::verify_chain;
@@ -57,6 +57,7 @@ suite!(
     leads_upsert_by_phone_and_update,
     leads_list_search_and_paging,
     leads_sort_filter_and_batch_compliance,
+    conversations_filter_for_the_inbox,
     lead_delete_cascades,
     inbound_is_idempotent_and_creates_lead_and_conversation,
     conversations_find_or_create_flags_and_listing,
@@ -2628,6 +2629,170 @@ pub async fn leads_sort_filter_and_batch_compliance(store: &dyn Store) {
     assert!(
         store
             .compliance_states(account.id, &[])
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+/// The inbox filters: unread, needing attention, the assistant active or taken over, the
+/// lead's stage and a name-or-number search, combined, paged, and scoped to the account.
+pub async fn conversations_filter_for_the_inbox(store: &dyn Store) {
+    let (account, channel) = messaging_account(store, "inbox-filters").await;
+    let (other, other_channel) = messaging_account(store, "inbox-filters-other").await;
+    let mut conversations = Vec::new();
+    for (number, name) in [
+        ("+15125550501", "Dana Reyes"),
+        ("+15125550502", "Sam Ortiz"),
+        ("+15125550503", "Priya Patel"),
+    ] {
+        let (lead, conversation) = conversation_with(store, &channel, &phone(number)).await;
+        store
+            .upsert_lead(
+                account.id,
+                &lead.phone,
+                LeadInput {
+                    name: Some(name.to_owned()),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        conversations.push((lead, conversation));
+    }
+    let _ = conversation_with(store, &other_channel, &phone("+15125550501")).await;
+    let (dana, sam, priya) = (&conversations[0], &conversations[1], &conversations[2]);
+    store.mark_read(account.id, dana.1.id).await.unwrap();
+    store
+        .set_ai_paused(account.id, sam.1.id, true)
+        .await
+        .unwrap();
+    store
+        .set_needs_attention(account.id, priya.1.id, true)
+        .await
+        .unwrap();
+    store
+        .update_lead_fields(account.id, priya.0.id, Some("qualified"), None)
+        .await
+        .unwrap();
+
+    let found = |query: ConversationQuery| async move {
+        let mut ids: Vec<ConversationId> = store
+            .find_conversations(account.id, &ConversationQuery { limit: 10, ..query })
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|c| c.id)
+            .collect();
+        ids.sort();
+        ids
+    };
+    let ids = |list: &[&(Lead, Conversation)]| {
+        let mut ids: Vec<ConversationId> = list.iter().map(|(_, c)| c.id).collect();
+        ids.sort();
+        ids
+    };
+    assert_eq!(
+        found(ConversationQuery::default()).await,
+        ids(&[dana, sam, priya])
+    );
+    assert_eq!(
+        found(ConversationQuery {
+            unread_only: true,
+            ..Default::default()
+        })
+        .await,
+        ids(&[sam, priya])
+    );
+    assert_eq!(
+        found(ConversationQuery {
+            attention_only: true,
+            ..Default::default()
+        })
+        .await,
+        ids(&[priya])
+    );
+    assert_eq!(
+        found(ConversationQuery {
+            ai_active: Some(false),
+            ..Default::default()
+        })
+        .await,
+        ids(&[sam])
+    );
+    assert_eq!(
+        found(ConversationQuery {
+            ai_active: Some(true),
+            ..Default::default()
+        })
+        .await,
+        ids(&[dana, priya])
+    );
+    assert_eq!(
+        found(ConversationQuery {
+            stage: Some("qualified".into()),
+            ..Default::default()
+        })
+        .await,
+        ids(&[priya])
+    );
+    assert_eq!(
+        found(ConversationQuery {
+            text: Some("REYES".into()),
+            ..Default::default()
+        })
+        .await,
+        ids(&[dana])
+    );
+    assert_eq!(
+        found(ConversationQuery {
+            text: Some("0502".into()),
+            ..Default::default()
+        })
+        .await,
+        ids(&[sam])
+    );
+    assert!(
+        found(ConversationQuery {
+            text: Some("ortiz".into()),
+            ai_active: Some(true),
+            ..Default::default()
+        })
+        .await
+        .is_empty(),
+        "filters combine"
+    );
+    // Paging walks the same order; another account's conversation never shows.
+    let mut paged = Vec::new();
+    for offset in 0..4 {
+        paged.extend(
+            store
+                .find_conversations(
+                    account.id,
+                    &ConversationQuery {
+                        limit: 1,
+                        offset,
+                        ..Default::default()
+                    },
+                )
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|c| c.id),
+        );
+    }
+    paged.sort();
+    assert_eq!(paged, ids(&[dana, sam, priya]));
+    assert!(
+        store
+            .find_conversations(
+                other.id,
+                &ConversationQuery {
+                    text: Some("sam".into()),
+                    limit: 10,
+                    ..Default::default()
+                }
+            )
             .await
             .unwrap()
             .is_empty()

@@ -76,6 +76,21 @@ pub struct Lead {
     pub updated_at: Timestamp,
 }
 
+/// Inbox filters (combined with AND) and window; most recent activity first.
+#[derive(Clone, Debug, Default)]
+pub struct ConversationQuery {
+    pub unread_only: bool,
+    pub attention_only: bool,
+    /// `Some(true)`: the assistant answers; `Some(false)`: taken over by a person.
+    pub ai_active: Option<bool>,
+    /// The lead's stage.
+    pub stage: Option<String>,
+    /// Matches the lead's name or phone (case-insensitive substring).
+    pub text: Option<String>,
+    pub limit: u32,
+    pub offset: u32,
+}
+
 /// The order of a lead list. Ties fall back to the newest first.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum LeadSort {
@@ -422,6 +437,12 @@ pub trait ConversationStore: Send + Sync {
         &self,
         account: AccountId,
         lead: LeadId,
+    ) -> StoreResult<Vec<Conversation>>;
+    /// A page of the inbox as `query` filters it, most recent activity first.
+    async fn find_conversations(
+        &self,
+        account: AccountId,
+        query: &ConversationQuery,
     ) -> StoreResult<Vec<Conversation>>;
     /// Most recent activity first; filters: only unread, only needing attention.
     async fn list_conversations(

@@ -682,11 +682,23 @@ pub async fn list_conversations(
     attention_only: bool,
     limit: u32,
 ) -> Result<Vec<ConversationSummary>, AppError> {
+    let query = leadline_store::ConversationQuery {
+        unread_only,
+        attention_only,
+        limit,
+        ..Default::default()
+    };
+    find_conversations(state, account, &query).await
+}
+
+/// A page of the inbox as `query` filters it, each with its lead, channel and latest summary.
+pub async fn find_conversations(
+    state: &AppState,
+    account: AccountId,
+    query: &leadline_store::ConversationQuery,
+) -> Result<Vec<ConversationSummary>, AppError> {
     let channels = channels_by_id(state, account).await?;
-    let conversations = state
-        .store
-        .list_conversations(account, unread_only, attention_only, limit)
-        .await?;
+    let conversations = state.store.find_conversations(account, query).await?;
     // One query for the page's leads, not one per conversation.
     let ids: Vec<_> = conversations.iter().map(|c| c.lead_id).collect();
     let leads: HashMap<_, _> = state

@@ -43,6 +43,7 @@ contract_tests!(
     leads_upsert_by_phone_and_update,
     leads_list_search_and_paging,
     leads_sort_filter_and_batch_compliance,
+    conversations_filter_for_the_inbox,
     lead_delete_cascades,
     inbound_is_idempotent_and_creates_lead_and_conversation,
     conversations_find_or_create_flags_and_listing,

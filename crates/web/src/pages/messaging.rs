@@ -336,12 +336,24 @@ fn conversation_row(s: &ConversationSummary) -> ConversationRow {
 struct InboxPage {
     chrome: Chrome,
     filter: String,
+    /// (key, label, link keeping the other filters).
+    tabs: Vec<(&'static str, &'static str, String)>,
+    stage: String,
+    stages: [&'static str; 6],
+    q: String,
+    filtered: bool,
+    page: u32,
+    prev: Option<String>,
+    next: Option<String>,
     conversations: Vec<ConversationRow>,
 }
 
 #[derive(serde::Deserialize, Default)]
 pub struct InboxQuery {
     filter: Option<String>,
+    stage: Option<String>,
+    q: Option<String>,
+    page: Option<String>,
     notice: Option<String>,
 }
 
@@ -351,22 +363,86 @@ pub async fn inbox_page(
     csrf: axum::Extension<CsrfToken>,
     Query(q): Query<InboxQuery>,
 ) -> PageResult {
+    const PAGE: u32 = 50;
     let filter = match q.filter.as_deref() {
         Some("unread") => "unread",
         Some("attention") => "attention",
+        Some("active") => "active",
+        Some("taken_over") => "taken_over",
         _ => "all",
     };
-    let list = messaging::list_conversations(
-        &state,
-        ctx.account.id,
-        filter == "unread",
-        filter == "attention",
-        200,
-    )
-    .await?;
+    let stage = q
+        .stage
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| services::LEAD_STAGES.contains(s))
+        .unwrap_or_default()
+        .to_owned();
+    let text = q.q.as_deref().map(str::trim).unwrap_or_default().to_owned();
+    let page = q
+        .page
+        .as_deref()
+        .and_then(|p| p.parse::<u32>().ok())
+        .unwrap_or(1)
+        .clamp(1, 10_000);
+    let query = leadline_store::ConversationQuery {
+        unread_only: filter == "unread",
+        attention_only: filter == "attention",
+        ai_active: match filter {
+            "active" => Some(true),
+            "taken_over" => Some(false),
+            _ => None,
+        },
+        stage: (!stage.is_empty()).then(|| stage.clone()),
+        text: (!text.is_empty()).then(|| text.clone()),
+        // One more than a page tells whether there is a next one.
+        limit: PAGE + 1,
+        offset: (page - 1) * PAGE,
+    };
+    let mut list = messaging::find_conversations(&state, ctx.account.id, &query).await?;
+    let more = list.len() > PAGE as usize;
+    list.truncate(PAGE as usize);
+    let link = |filter: &str, page: u32| {
+        let mut parts = Vec::new();
+        if filter != "all" {
+            parts.push(format!("filter={filter}"));
+        }
+        if !stage.is_empty() {
+            parts.push(format!("stage={stage}"));
+        }
+        if !text.is_empty() {
+            parts.push(format!("q={}", urlencoding::encode(&text)));
+        }
+        if page > 1 {
+            parts.push(format!("page={page}"));
+        }
+        if parts.is_empty() {
+            "/app/inbox".to_owned()
+        } else {
+            format!("/app/inbox?{}", parts.join("&"))
+        }
+    };
+    let tabs = [
+        ("all", "All"),
+        ("unread", "Unread"),
+        ("attention", "Needs attention"),
+        ("active", "Assistant answering"),
+        ("taken_over", "Taken over"),
+    ]
+    .into_iter()
+    .map(|(key, label)| (key, label, link(key, 1)))
+    .collect();
     Ok(render(&InboxPage {
         chrome: Chrome::new(&ctx, &csrf, "inbox", q.notice.as_deref()),
         filter: filter.into(),
+        tabs,
+        prev: (page > 1).then(|| link(filter, page - 1)),
+        next: more.then(|| link(filter, page + 1)),
+        filtered: filter != "all" || !stage.is_empty() || !text.is_empty(),
+        stages: services::LEAD_STAGES,
+        stage,
+        q: text,
+        page,
         conversations: list.iter().map(conversation_row).collect(),
     }))
 }

@@ -422,3 +422,71 @@ async fn channels_page_and_api_validate_and_never_show_the_token() {
     let r = agent.post_form("/app/channels/sandbox", &[]).await;
     assert_eq!(r.status(), 403);
 }
+
+#[tokio::test]
+async fn the_inbox_filters_by_state_stage_and_name_or_number() {
+    let app = TestApp::spawn().await;
+    let b = with_sandbox(&app).await;
+    for (lead, body) in [
+        ("+15125550601", "Hi, I need a quote"),
+        ("+15125550602", "Hello there"),
+    ] {
+        let r = b
+            .post_form("/app/sandbox/send", &[("lead", lead), ("body", body)])
+            .await;
+        assert_eq!(r.status(), 303);
+    }
+    settle(&app).await;
+    let account = account_of(&app, "dana@example.com").await;
+    let store = &app.db.store;
+    let first = store
+        .find_lead_by_phone(
+            account,
+            &leadline_domain::E164Phone::parse("+15125550601").unwrap(),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    store
+        .upsert_lead(
+            account,
+            &first.phone,
+            leadline_store::LeadInput {
+                name: Some("Dana Reyes".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    store
+        .update_lead_fields(account, first.id, Some("qualified"), None)
+        .await
+        .unwrap();
+    let conversation = store.lead_conversations(account, first.id).await.unwrap()[0].id;
+    let r = b
+        .post_form(&format!("/app/inbox/{conversation}/takeover"), &[])
+        .await;
+    assert_eq!(r.status(), 303);
+
+    let all = b.get_text("/app/inbox").await;
+    assert!(all.contains("Dana Reyes") && all.contains("+15125550602"));
+    let taken = b.get_text("/app/inbox?filter=taken_over").await;
+    assert!(taken.contains("Dana Reyes") && !taken.contains("+15125550602"));
+    let active = b.get_text("/app/inbox?filter=active").await;
+    assert!(!active.contains("Dana Reyes") && active.contains("+15125550602"));
+    let qualified = b.get_text("/app/inbox?stage=qualified").await;
+    assert!(qualified.contains("Dana Reyes") && !qualified.contains("+15125550602"));
+    let by_name = b.get_text("/app/inbox?q=reyes").await;
+    assert!(by_name.contains("Dana Reyes") && !by_name.contains("+15125550602"));
+    let by_number = b.get_text("/app/inbox?q=0602").await;
+    assert!(!by_number.contains("Dana Reyes") && by_number.contains("+15125550602"));
+    // The tabs keep the search; an unknown stage is no filter; nothing found says so.
+    assert!(
+        by_name.contains("href=\"/app/inbox?filter=unread&#38;q=reyes\""),
+        "{by_name}"
+    );
+    let odd = b.get_text("/app/inbox?stage=maybe").await;
+    assert!(odd.contains("Dana Reyes") && odd.contains("+15125550602"));
+    let none = b.get_text("/app/inbox?q=nobody").await;
+    assert!(none.contains("No conversations match these filters"));
+}
