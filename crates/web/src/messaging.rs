@@ -674,23 +674,6 @@ async fn channels_by_id(
         .collect())
 }
 
-/// Newest activity first.
-pub async fn list_conversations(
-    state: &AppState,
-    account: AccountId,
-    unread_only: bool,
-    attention_only: bool,
-    limit: u32,
-) -> Result<Vec<ConversationSummary>, AppError> {
-    let query = leadline_store::ConversationQuery {
-        unread_only,
-        attention_only,
-        limit,
-        ..Default::default()
-    };
-    find_conversations(state, account, &query).await
-}
-
 /// A page of the inbox as `query` filters it, each with its lead, channel and latest summary.
 pub async fn find_conversations(
     state: &AppState,

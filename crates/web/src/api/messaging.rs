@@ -294,8 +294,16 @@ pub struct ConversationQuery {
     unread: Option<bool>,
     /// Only conversations that need a person.
     needs_attention: Option<bool>,
+    /// `true`: only those the assistant answers; `false`: only those a person took over.
+    ai_active: Option<bool>,
+    /// Only conversations whose lead is at this stage.
+    stage: Option<String>,
+    /// Matches the lead's name or phone number (case-insensitive substring).
+    q: Option<String>,
     /// 1 to 200, default 50.
     limit: Option<u32>,
+    /// How many conversations to skip, default 0.
+    offset: Option<u32>,
 }
 
 #[utoipa::path(get, path = "/api/v1/conversations", tag = "conversations", params(ConversationQuery),
@@ -310,14 +318,28 @@ pub(super) async fn list_conversations(
     if !(1..=200).contains(&limit) {
         return Err(AppError::field("limit", "must be between 1 and 200"));
     }
-    let list = ops::list_conversations(
-        &state,
-        ctx.account_id(),
-        q.unread.unwrap_or(false),
-        q.needs_attention.unwrap_or(false),
+    let stage = q
+        .stage
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty());
+    if let Some(stage) = &stage
+        && !crate::services::LEAD_STAGES.contains(&stage.as_str())
+    {
+        return Err(AppError::field(
+            "stage",
+            "must be one of new, contacted, replied, qualified, booked, closed",
+        ));
+    }
+    let query = leadline_store::ConversationQuery {
+        unread_only: q.unread.unwrap_or(false),
+        attention_only: q.needs_attention.unwrap_or(false),
+        ai_active: q.ai_active,
+        stage,
+        text: q.q,
         limit,
-    )
-    .await?;
+        offset: q.offset.unwrap_or(0),
+    };
+    let list = crate::messaging::find_conversations(&state, ctx.account_id(), &query).await?;
     Ok(Json(list.into_iter().map(conversation_dto).collect()))
 }
 

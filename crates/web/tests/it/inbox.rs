@@ -489,4 +489,20 @@ async fn the_inbox_filters_by_state_stage_and_name_or_number() {
     assert!(odd.contains("Dana Reyes") && odd.contains("+15125550602"));
     let none = b.get_text("/app/inbox?q=nobody").await;
     assert!(none.contains("No conversations match these filters"));
+
+    // The API has the same filters.
+    let api = Api::new(&app, &api_key(&b, "inbox", "agent").await);
+    let (status, list) = api
+        .get_json("/conversations?ai_active=false&stage=qualified&q=REYES")
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(list.as_array().unwrap().len(), 1, "{list}");
+    assert_eq!(list[0]["id"], conversation.to_string());
+    let (_, list) = api.get_json("/conversations?ai_active=true").await;
+    assert_eq!(list.as_array().unwrap().len(), 1);
+    let (_, list) = api.get_json("/conversations?limit=1&offset=1").await;
+    assert_eq!(list.as_array().unwrap().len(), 1);
+    let (status, body) = api.get_json("/conversations?stage=maybe").await;
+    assert_eq!(status, 422);
+    assert_eq!(body["error"]["fields"][0]["field"], "stage");
 }
