@@ -317,14 +317,17 @@ pub struct ConversationRow {
     pub ai_paused: bool,
 }
 
-fn conversation_row(s: &ConversationSummary) -> ConversationRow {
+fn conversation_row(s: &ConversationSummary, zone: &jiff::tz::TimeZone) -> ConversationRow {
     let c = &s.conversation;
     ConversationRow {
         id: c.id.to_string(),
         lead_phone: s.lead.phone.to_string(),
         lead_name: s.lead.name.clone(),
         channel: s.channel_name.clone(),
-        last_at: c.last_message_at.map(minute).unwrap_or_else(|| "—".into()),
+        last_at: c
+            .last_message_at
+            .map(|t| messaging::local_minute(t, zone))
+            .unwrap_or_else(|| "—".into()),
         unread: c.unread,
         needs_attention: c.needs_attention,
         ai_paused: c.ai_paused,
@@ -443,7 +446,10 @@ pub async fn inbox_page(
         stage,
         q: text,
         page,
-        conversations: list.iter().map(conversation_row).collect(),
+        conversations: {
+            let (zone, _) = messaging::account_zone(&ctx.account);
+            list.iter().map(|c| conversation_row(c, &zone)).collect()
+        },
     }))
 }
 
@@ -485,7 +491,7 @@ async fn conversation_view(
         blocked: services::lead_blocked(state, ctx.account.id, &summary.lead.phone).await?,
         lead_id: summary.lead.id.to_string(),
         panel,
-        conversation: conversation_row(&summary),
+        conversation: conversation_row(&summary, &messaging::account_zone(&ctx.account).0),
         messages: message_rows(&messages, &names, &ctx.account),
         can_reply: ctx.role >= Role::Agent,
         form,
