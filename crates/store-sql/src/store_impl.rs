@@ -1006,6 +1006,18 @@ macro_rules! impl_store {
                     fold_suppression(rows)
                 }
 
+                async fn recent_compliance_events(&self, account: AccountId, limit: u32) -> StoreResult<Vec<ComplianceEvent>> {
+                    let rows = sqlx::query_as::<_, ComplianceRow>(
+                        "SELECT * FROM compliance_events WHERE account_id = $1 ORDER BY at DESC, id DESC LIMIT $2",
+                    )
+                    .bind(account.to_string())
+                    .bind(i64::from(limit))
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(db_err)?;
+                    records(rows, ComplianceRow::into_record)
+                }
+
                 async fn compliance_states(
                     &self,
                     account: AccountId,

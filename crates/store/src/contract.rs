@@ -2633,6 +2633,44 @@ pub async fn leads_sort_filter_and_batch_compliance(store: &dyn Store) {
             .unwrap()
             .is_empty()
     );
+
+    // The opt-out log: newest first, limited, the account's own.
+    store
+        .append_compliance_event(NewComplianceEvent {
+            id: EventId::new(),
+            account_id: account.id,
+            phone: opted.clone(),
+            kind: ComplianceEventKind::OptIn,
+            source: "keyword".to_owned(),
+            details: serde_json::json!({}),
+            at: now() + SignedDuration::from_secs(1),
+        })
+        .await
+        .unwrap();
+    let log = store
+        .recent_compliance_events(account.id, 10)
+        .await
+        .unwrap();
+    let kinds: Vec<ComplianceEventKind> = log.iter().map(|e| e.kind).collect();
+    assert_eq!(
+        kinds,
+        [ComplianceEventKind::OptIn, ComplianceEventKind::OptOut]
+    );
+    assert_eq!(
+        store
+            .recent_compliance_events(account.id, 1)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert!(
+        store
+            .recent_compliance_events(other.id, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
 
 /// The inbox filters: unread, needing attention, the assistant active or taken over, the

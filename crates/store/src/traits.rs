@@ -226,6 +226,12 @@ pub trait ComplianceStore: Send + Sync {
     ) -> StoreResult<ContactCompliance>;
     /// Currently suppressed numbers of the account.
     async fn suppression_list(&self, account: AccountId) -> StoreResult<Vec<E164Phone>>;
+    /// The account's newest consent and opt-out events, newest first (the opt-out log).
+    async fn recent_compliance_events(
+        &self,
+        account: AccountId,
+        limit: u32,
+    ) -> StoreResult<Vec<ComplianceEvent>>;
     /// The current state of each of `phones` (a page of leads) in one read; numbers without
     /// events are absent.
     async fn compliance_states(

@@ -9,6 +9,7 @@ use axum::routing::get;
 const APP_CSS: &str = include_str!("../assets/app.css");
 const POLL_JS: &str = include_str!("../assets/poll.js");
 const SEGMENTS_JS: &str = include_str!("../assets/segments.js");
+const COPY_JS: &str = include_str!("../assets/copy.js");
 
 /// The counter script with the GSM-7 tables the server counts with, as JSON strings.
 static SEGMENTS_WITH_TABLES: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
@@ -26,6 +27,7 @@ pub fn router<S: Clone + Send + Sync + 'static>() -> Router<S> {
         .route("/static/app.css", get(css))
         .route("/static/poll.js", get(poll_js))
         .route("/static/segments.js", get(segments_js))
+        .route("/static/copy.js", get(copy_js))
 }
 
 async fn css() -> impl IntoResponse {
@@ -55,5 +57,15 @@ async fn segments_js() -> impl IntoResponse {
             (CACHE_CONTROL, "public, max-age=3600"),
         ],
         SEGMENTS_WITH_TABLES.as_str(),
+    )
+}
+
+async fn copy_js() -> impl IntoResponse {
+    (
+        [
+            (CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        COPY_JS,
     )
 }

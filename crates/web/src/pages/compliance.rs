@@ -21,9 +21,79 @@ struct CompliancePage {
     view: ComplianceSettingsView,
     suppressed: Vec<String>,
     suppress_form: FormState,
+    bulk_form: FormState,
+    log: Vec<LogRow>,
     form: FormState,
     checked: Vec<String>,
     acknowledgment: &'static str,
+}
+
+/// One consent or opt-out event in the log.
+pub struct LogRow {
+    pub at: String,
+    pub phone: String,
+    pub kind: &'static str,
+    pub source: String,
+}
+
+/// How many events the opt-out log shows.
+const LOG_ROWS: u32 = 50;
+
+async fn log(state: &AppState, ctx: &AccountCtx) -> Result<Vec<LogRow>, crate::AppError> {
+    let (zone, _) = crate::messaging::account_zone(&ctx.account);
+    Ok(state
+        .store
+        .recent_compliance_events(ctx.account.id, LOG_ROWS)
+        .await?
+        .into_iter()
+        .map(|e| LogRow {
+            at: crate::messaging::local_minute(e.at, &zone),
+            phone: e.phone.to_string(),
+            kind: match e.kind {
+                leadline_store::ComplianceEventKind::ConsentGranted => "consent granted",
+                leadline_store::ComplianceEventKind::OptOut => "opted out",
+                leadline_store::ComplianceEventKind::OptIn => "opted back in",
+                leadline_store::ComplianceEventKind::Suppressed => {
+                    "added to the do-not-contact list"
+                }
+                leadline_store::ComplianceEventKind::Unsuppressed => {
+                    "removed from the do-not-contact list"
+                }
+            },
+            source: e.source,
+        })
+        .collect())
+}
+
+/// The page with the stored settings, except for the forms given (a refused form keeps what
+/// was typed).
+async fn build(
+    state: &AppState,
+    ctx: &AccountCtx,
+    csrf: &CsrfToken,
+    notice: Option<&str>,
+    settings_form: Option<(FormState, Vec<String>)>,
+    suppress_form: FormState,
+    bulk_form: FormState,
+) -> Result<CompliancePage, crate::AppError> {
+    let view = services::compliance_settings(state, ctx.account.id).await?;
+    let (form, checked) = settings_form.unwrap_or_else(|| {
+        (
+            FormState::with_values([("quiet_hours", view.quiet_hours.clone().unwrap_or_default())]),
+            view.relaxations.clone(),
+        )
+    });
+    Ok(CompliancePage {
+        chrome: Chrome::new(ctx, csrf, "compliance", notice),
+        suppressed: suppressed(state, ctx).await?,
+        log: log(state, ctx).await?,
+        view,
+        suppress_form,
+        bulk_form,
+        form,
+        checked,
+        acknowledgment: ACKNOWLEDGMENT,
+    })
 }
 
 impl CompliancePage {
@@ -38,20 +108,17 @@ pub async fn page(
     csrf: axum::Extension<CsrfToken>,
     Query(q): Query<NoticeQuery>,
 ) -> PageResult {
-    let view = services::compliance_settings(&state, ctx.account.id).await?;
-    let form =
-        FormState::with_values([("quiet_hours", view.quiet_hours.clone().unwrap_or_default())]);
-    let checked = view.relaxations.clone();
-    let suppressed = suppressed(&state, &ctx).await?;
-    Ok(render(&CompliancePage {
-        chrome: Chrome::new(&ctx, &csrf, "compliance", q.notice.as_deref()),
-        view,
-        suppressed,
-        suppress_form: FormState::default(),
-        form,
-        checked,
-        acknowledgment: ACKNOWLEDGMENT,
-    }))
+    let page = build(
+        &state,
+        &ctx,
+        &csrf,
+        q.notice.as_deref(),
+        None,
+        FormState::default(),
+        FormState::default(),
+    )
+    .await?;
+    Ok(render(&page))
 }
 
 pub async fn submit(
@@ -88,22 +155,21 @@ pub async fn submit(
     {
         Ok(_) => Ok(Redirect::to("/app/compliance?notice=compliance_saved").into_response()),
         Err(e) if e.status.is_client_error() && e.status != axum::http::StatusCode::FORBIDDEN => {
-            let view = services::compliance_settings(&state, ctx.account.id).await?;
             let form = FormState::with_values([(
                 "quiet_hours",
                 input.quiet_hours.clone().unwrap_or_default(),
             )])
             .fail(&e);
-            let suppressed = suppressed(&state, &ctx).await?;
-            let page = CompliancePage {
-                chrome: Chrome::new(&ctx, &csrf, "compliance", None),
-                view,
-                suppressed,
-                suppress_form: FormState::default(),
-                form,
-                checked: input.relaxations,
-                acknowledgment: ACKNOWLEDGMENT,
-            };
+            let page = build(
+                &state,
+                &ctx,
+                &csrf,
+                None,
+                Some((form, input.relaxations)),
+                FormState::default(),
+                FormState::default(),
+            )
+            .await?;
             Ok(render_status(e.status, &page))
         }
         Err(e) => Err(e.into()),
@@ -163,28 +229,106 @@ async fn suppression_change(
         })
         .into_response()),
         Err(e) if e.status.is_client_error() && e.status != axum::http::StatusCode::FORBIDDEN => {
-            let view = services::compliance_settings(&state, ctx.account.id).await?;
-            let form = FormState::with_values([(
-                "quiet_hours",
-                view.quiet_hours.clone().unwrap_or_default(),
-            )]);
-            let checked = view.relaxations.clone();
             let suppress_form = FormState::with_values([
                 ("phone", input.phone.clone()),
                 ("reason", input.reason.clone().unwrap_or_default()),
             ])
             .fail(&e);
-            let page = CompliancePage {
-                chrome: Chrome::new(&ctx, &csrf, "compliance", None),
-                view,
-                suppressed: suppressed(&state, &ctx).await?,
+            let page = build(
+                &state,
+                &ctx,
+                &csrf,
+                None,
+                None,
                 suppress_form,
-                form,
-                checked,
-                acknowledgment: ACKNOWLEDGMENT,
-            };
+                FormState::default(),
+            )
+            .await?;
             Ok(render_status(e.status, &page))
         }
         Err(e) => Err(e.into()),
     }
+}
+
+#[derive(serde::Deserialize)]
+pub struct BulkSuppressionInput {
+    #[serde(default)]
+    numbers: String,
+    #[serde(default)]
+    reason: String,
+}
+
+/// Most numbers one paste may add.
+const BULK_MAX: usize = 1000;
+
+/// Adds every number of a pasted list (one per line, or separated by commas or semicolons) to
+/// the do-not-contact list. Nothing is added unless every line reads as a phone number: the
+/// lines that do not are listed next to the box, with what was typed kept.
+pub async fn suppression_bulk(
+    State(state): State<AppState>,
+    ctx: AccountCtx,
+    csrf: axum::Extension<CsrfToken>,
+    axum::Form(input): axum::Form<BulkSuppressionInput>,
+) -> PageResult {
+    crate::auth::require_role(ctx.role, leadline_domain::Role::Agent)?;
+    let entries: Vec<&str> = input
+        .numbers
+        .split(['\n', ',', ';'])
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    let bad: Vec<&str> = entries
+        .iter()
+        .copied()
+        .filter(|l| leadline_domain::E164Phone::parse(l).is_err())
+        .collect();
+    let problem = if entries.is_empty() {
+        Some("needs at least one phone number".to_owned())
+    } else if entries.len() > BULK_MAX {
+        Some(format!(
+            "has {} numbers; add at most {BULK_MAX} at a time",
+            entries.len()
+        ))
+    } else if !bad.is_empty() {
+        let shown: Vec<&str> = bad.iter().take(10).copied().collect();
+        Some(format!(
+            "has {} line{} that {} not a phone number: {}{}",
+            bad.len(),
+            if bad.len() == 1 { "" } else { "s" },
+            if bad.len() == 1 { "is" } else { "are" },
+            shown.join(", "),
+            if bad.len() > shown.len() { ", …" } else { "" }
+        ))
+    } else {
+        None
+    };
+    if let Some(problem) = problem {
+        let e = crate::AppError::field("numbers", problem);
+        let bulk_form = FormState::with_values([
+            ("numbers", input.numbers.clone()),
+            ("reason", input.reason.clone()),
+        ])
+        .fail(&e);
+        let page = build(
+            &state,
+            &ctx,
+            &csrf,
+            None,
+            None,
+            FormState::default(),
+            bulk_form,
+        )
+        .await?;
+        return Ok(render_status(e.status, &page));
+    }
+    let reason = Some(input.reason.trim().to_owned()).filter(|r| !r.is_empty());
+    for phone in entries {
+        let one = services::SuppressionInput {
+            phone: phone.to_owned(),
+            reason: reason.clone(),
+        };
+        services::set_suppression(&state, ctx.account.id, ctx.role, &ctx.actor(), &one, true)
+            .await?;
+    }
+    Ok(Redirect::to("/app/compliance?notice=suppressed_many").into_response())
 }

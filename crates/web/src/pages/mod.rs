@@ -85,6 +85,10 @@ pub fn router(_state: AppState) -> Router<AppState> {
             "/app/compliance/suppressions/remove",
             post(compliance::suppression_remove),
         )
+        .route(
+            "/app/compliance/suppressions/bulk",
+            post(compliance::suppression_bulk),
+        )
         .route("/app/team", get(team::team_page))
         .route("/app/team/invite", post(team::invite_submit))
         .route("/app/team/{user_id}/role", post(team::role_submit))
@@ -399,6 +403,7 @@ fn notice_text(code: &str) -> Option<&'static str> {
         "handed_back" => "Handed back. The assistant answers this conversation again.",
         "lead_saved" => "Lead saved.",
         "lead_deleted" => "Lead deleted, with its conversations.",
+        "suppressed_many" => "The numbers were added to the do-not-contact list.",
         "leads_tagged" => "Tag added to the selected leads.",
         "leads_deleted" => "The selected leads were deleted, with their conversations.",
         "none_selected" => "Select at least one lead first.",

@@ -286,3 +286,67 @@ async fn the_do_not_contact_list_blocks_sends_and_keeps_its_history() {
     assert_eq!(r.status(), 422);
     assert!(r.text().await.unwrap().contains("f-phone-error"));
 }
+
+#[tokio::test]
+async fn numbers_are_added_in_bulk_all_or_none_and_the_opt_out_log_shows_every_event() {
+    let app = TestApp::spawn().await;
+    let b = app.signed_up("Acme Insurance", "dana@example.com").await;
+    let page = b.get_text("/app/compliance").await;
+    assert!(page.contains("Opt-out log") && page.contains("Nothing recorded yet."));
+
+    // One bad line: nothing is added, the bad line is named, and what was typed is kept.
+    let pasted = "(512) 555-0701\n512.555.0702, not a number\n";
+    let r = b
+        .post_form(
+            "/app/compliance/suppressions/bulk",
+            &[("numbers", pasted), ("reason", "old list")],
+        )
+        .await;
+    assert_eq!(r.status(), 422);
+    let page = r.text().await.unwrap();
+    assert!(
+        page.contains("not a number") && page.contains("1 line that is not a phone number"),
+        "{page}"
+    );
+    assert!(page.contains("(512) 555-0701"), "typed text kept");
+    assert!(page.contains("No numbers on the list."));
+    let r = b
+        .post_form("/app/compliance/suppressions/bulk", &[("numbers", "  \n ")])
+        .await;
+    assert_eq!(r.status(), 422);
+
+    let r = b
+        .post_form(
+            "/app/compliance/suppressions/bulk",
+            &[
+                ("numbers", "(512) 555-0701\n512.555.0702; +15125550703"),
+                ("reason", "old list"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), 303);
+    assert_eq!(location(&r), "/app/compliance?notice=suppressed_many");
+    let page = b.get_text("/app/compliance").await;
+    for n in ["+15125550701", "+15125550702", "+15125550703"] {
+        assert!(page.contains(n), "{n}");
+    }
+    let log = between(&page, "class=\"opt-out-log\"", "</table>").unwrap();
+    assert_eq!(
+        log.matches("added to the do-not-contact list").count(),
+        3,
+        "{log}"
+    );
+    // The page has its copy buttons' script; viewers get no bulk form.
+    assert!(page.contains("/static/copy.js"));
+    assert_eq!(b.get("/static/copy.js").await.status(), 200);
+    let viewer = member(&app, &b, "vic@example.com", "Vic", "viewer").await;
+    let page = viewer.get_text("/app/compliance").await;
+    assert!(!page.contains("/app/compliance/suppressions/bulk") && page.contains("Opt-out log"));
+    let r = viewer
+        .post_form(
+            "/app/compliance/suppressions/bulk",
+            &[("numbers", "+15125550704")],
+        )
+        .await;
+    assert_eq!(r.status(), 403);
+}
