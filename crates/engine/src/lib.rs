@@ -155,6 +155,37 @@ impl Engine {
         &self.providers
     }
 
+    /// Sends one text straight through a channel's provider, outside any conversation, so a
+    /// subscriber can check a newly connected line (to their own phone). Answers the provider's
+    /// message id, or a sentence saying what went wrong. The caller checks opt-outs first.
+    pub async fn test_send(
+        &self,
+        channel: &leadline_store::Channel,
+        to: &leadline_domain::E164Phone,
+        body: &str,
+    ) -> Result<String, String> {
+        let provider = self
+            .providers
+            .for_channel(channel)
+            .await
+            .map_err(|e| format!("the channel cannot send: {e}"))?;
+        let from = SenderAddress::parse(&channel.address)
+            .map_err(|e| format!("the channel's address is not usable: {e}"))?;
+        let message = OutboundMessage {
+            from,
+            to: to.clone(),
+            body: body.to_owned(),
+            media_urls: Vec::new(),
+            idempotency_key: format!("test:{}", leadline_domain::ids::EventId::new()),
+            status_callback: None,
+        };
+        provider
+            .send(&message)
+            .await
+            .map(|receipt| receipt.provider_message_id)
+            .map_err(|e| format!("{} refused it: {e}", channel.provider))
+    }
+
     pub fn config(&self) -> &EngineConfig {
         &self.config
     }

@@ -18,6 +18,21 @@ use leadline_store::{
 pub const INVITATION_TTL: SignedDuration = SignedDuration::from_hours(24 * 7);
 pub const RESET_TTL: SignedDuration = SignedDuration::from_hours(1);
 
+/// Appends one entry to the account's audit log.
+pub async fn record_audit(
+    state: &AppState,
+    account: AccountId,
+    actor: &str,
+    action: &str,
+    details: serde_json::Value,
+) -> Result<(), AppError> {
+    state
+        .store
+        .append_audit(audit(account, actor, action, details))
+        .await?;
+    Ok(())
+}
+
 fn audit(account: AccountId, actor: &str, action: &str, details: serde_json::Value) -> NewAudit {
     NewAudit {
         account_id: account,

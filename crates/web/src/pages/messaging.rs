@@ -72,6 +72,7 @@ fn parse_conversation(raw: &str) -> Result<ConversationId, AppError> {
 // Channels
 
 pub struct ChannelRow {
+    pub id: String,
     pub name: String,
     pub provider: String,
     pub address: String,
@@ -93,6 +94,7 @@ fn channel_row(v: ChannelView) -> ChannelRow {
         _ => "Auth token",
     };
     ChannelRow {
+        id: v.channel.id.to_string(),
         credential_label,
         account_sid: v.setting("account_sid").map(str::to_owned),
         api_base_url: v.setting("api_base_url").map(str::to_owned),
@@ -121,6 +123,9 @@ struct ChannelsPage {
     form: FormState,
     linq_form: FormState,
     blooio_form: FormState,
+    /// The test-send form, and the channel it was sent for.
+    test_form: FormState,
+    test_channel: String,
 }
 
 /// Which connect form a page shows values and errors in.
@@ -129,6 +134,7 @@ enum Forms {
     Twilio(FormState),
     Linq(FormState),
     Blooio(FormState),
+    Test(String, FormState),
 }
 
 async fn channels_view(
@@ -139,12 +145,14 @@ async fn channels_view(
     forms: Forms,
 ) -> Result<ChannelsPage, AppError> {
     let channels = messaging::list_channels(state, ctx.account.id).await?;
-    let (mut form, mut linq_form, mut blooio_form) = Default::default();
+    let (mut form, mut linq_form, mut blooio_form, mut test_form) = Default::default();
+    let mut test_channel = String::new();
     match forms {
         Forms::None => {}
         Forms::Twilio(f) => form = f,
         Forms::Linq(f) => linq_form = f,
         Forms::Blooio(f) => blooio_form = f,
+        Forms::Test(id, f) => (test_channel, test_form) = (id, f),
     }
     Ok(ChannelsPage {
         chrome: Chrome::new(ctx, csrf, "channels", notice),
@@ -153,7 +161,74 @@ async fn channels_view(
         form,
         linq_form,
         blooio_form,
+        test_form,
+        test_channel,
     })
+}
+
+#[derive(serde::Deserialize)]
+pub struct TestSendForm {
+    #[serde(default)]
+    to: String,
+}
+
+/// What a test send says, so the person who gets it knows where it came from.
+const TEST_TEXT: &str = "This is a test text from leadline: your channel can send.";
+
+/// Sends one test text through a connected channel to a number the subscriber types (their
+/// own phone), outside any conversation. Admins only; never to an opted-out or listed number.
+pub async fn test_send_submit(
+    State(state): State<AppState>,
+    ctx: AccountCtx,
+    csrf: axum::Extension<CsrfToken>,
+    Path(id): Path<String>,
+    Form(input): Form<TestSendForm>,
+) -> PageResult {
+    let channel_id: leadline_domain::ids::ChannelId =
+        id.parse().map_err(|_| AppError::not_found())?;
+    let channel = state.store.get_channel(ctx.account.id, channel_id).await?;
+    ctx.require(Role::Admin)?;
+    let refused = |message: String| async {
+        let e = AppError::field("to", message);
+        let form = FormState::with_values([("to", input.to.clone())]).fail(&e);
+        let page = channels_view(
+            &state,
+            &ctx,
+            &csrf,
+            None,
+            Forms::Test(channel.id.to_string(), form),
+        )
+        .await?;
+        Ok(render_status(e.status, &page))
+    };
+    if channel.provider == "sandbox" {
+        return refused("cannot be used with the sandbox: try it in the phone simulator".into())
+            .await;
+    }
+    let to = match leadline_domain::E164Phone::parse(&input.to) {
+        Ok(to) => to,
+        Err(e) => return refused(format!("is not a phone number: {e}")).await,
+    };
+    if services::lead_blocked(&state, ctx.account.id, &to).await? {
+        return refused(
+            "has opted out or is on the do-not-contact list, so nothing is sent to it".into(),
+        )
+        .await;
+    }
+    match state.engine.test_send(&channel, &to, TEST_TEXT).await {
+        Ok(provider_id) => {
+            services::record_audit(
+                &state,
+                ctx.account.id,
+                &ctx.actor(),
+                "channel.test_send",
+                serde_json::json!({"channel": channel.id.to_string(), "to": to.to_string(), "provider_message_id": provider_id}),
+            )
+            .await?;
+            Ok(Redirect::to("/app/channels?notice=test_sent").into_response())
+        }
+        Err(why) => refused(format!("could not be texted: {why}")).await,
+    }
 }
 
 pub async fn channels_page(

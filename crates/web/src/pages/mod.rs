@@ -103,6 +103,7 @@ pub fn router(_state: AppState) -> Router<AppState> {
         .route("/app/channels/twilio", post(messaging::twilio_submit))
         .route("/app/channels/linq", post(messaging::linq_submit))
         .route("/app/channels/blooio", post(messaging::blooio_submit))
+        .route("/app/channels/{id}/test", post(messaging::test_send_submit))
         .route(
             "/app/channels/sandbox",
             post(messaging::sandbox_channel_create),
@@ -404,6 +405,7 @@ fn notice_text(code: &str) -> Option<&'static str> {
         "lead_saved" => "Lead saved.",
         "lead_deleted" => "Lead deleted, with its conversations.",
         "suppressed_many" => "The numbers were added to the do-not-contact list.",
+        "test_sent" => "Test text sent. It should arrive in a few seconds.",
         "leads_tagged" => "Tag added to the selected leads.",
         "leads_deleted" => "The selected leads were deleted, with their conversations.",
         "none_selected" => "Select at least one lead first.",

@@ -46,6 +46,9 @@ async fn every_route_answers_404_for_another_accounts_ids() {
         .unwrap()[0]
         .id
         .to_string();
+    let a_channel = store.list_channels(a_account).await.unwrap()[0]
+        .id
+        .to_string();
     let a_lead = store
         .list_conversations(a_account, false, false, 10)
         .await
@@ -104,6 +107,10 @@ async fn every_route_answers_404_for_another_accounts_ids() {
         .into_iter()
         .chain([
             (format!("/app/inbox/{a_conv}/reply"), vec![("body", "hi")]),
+            (
+                format!("/app/channels/{a_channel}/test"),
+                vec![("to", "+15125550199")],
+            ),
             (format!("/app/inbox/{a_conv}/takeover"), vec![]),
             (format!("/app/inbox/{a_conv}/handback"), vec![]),
             (

@@ -588,3 +588,62 @@ mod imessage {
         assert_eq!(r.status(), 403);
     }
 }
+
+#[tokio::test]
+async fn a_test_send_goes_through_the_provider_and_respects_the_do_not_contact_list() {
+    let app = TestApp::spawn().await;
+    let mock = TwilioMock::start(SID, TOKEN).await.unwrap();
+    let (b, _) = twilio_channel(&app, &mock).await;
+    let account = account_of(&app, "dana@example.com").await;
+    let channel = app.db.store.list_channels(account).await.unwrap()[0].id;
+    let path = format!("/app/channels/{channel}/test");
+
+    let r = b.post_form(&path, &[("to", "(512) 555-0199")]).await;
+    assert_eq!(r.status(), 303, "{}", r.text().await.unwrap_or_default());
+    assert_eq!(location(&r), "/app/channels?notice=test_sent");
+    let sent = mock.messages();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].to, "+15125550199");
+    assert_eq!(sent[0].from.as_deref(), Some(OUR_NUMBER));
+    assert!(
+        sent[0]
+            .body
+            .as_deref()
+            .unwrap()
+            .contains("test text from leadline")
+    );
+    let audit = b.get_text("/app/audit").await;
+    assert!(audit.contains("channel.test_send"));
+
+    // Not a number, or a number on the do-not-contact list: said next to the field, not sent.
+    let r = b.post_form(&path, &[("to", "call me")]).await;
+    assert_eq!(r.status(), 422);
+    let page = r.text().await.unwrap();
+    assert!(page.contains("is not a phone number") && page.contains("value=\"call me\""));
+    let r = b
+        .post_form(
+            "/app/compliance/suppressions",
+            &[("phone", "+15125550198"), ("reason", "asked")],
+        )
+        .await;
+    assert_eq!(r.status(), 303);
+    let r = b.post_form(&path, &[("to", "+15125550198")]).await;
+    assert_eq!(r.status(), 422);
+    assert!(r.text().await.unwrap().contains("do-not-contact list"));
+    // A provider that refuses says why.
+    mock.fail_next(1, leadline_providers::mock::Scripted::InvalidNumber);
+    let r = b.post_form(&path, &[("to", "+15125550197")]).await;
+    assert_eq!(r.status(), 422);
+    assert!(r.text().await.unwrap().contains("could not be texted"));
+    assert_eq!(mock.messages().len(), 1, "only the first was sent");
+
+    // Agents cannot.
+    let agent = member(&app, &b, "al@example.com", "Al", "agent").await;
+    assert_eq!(
+        agent
+            .post_form(&path, &[("to", "+15125550199")])
+            .await
+            .status(),
+        403
+    );
+}
