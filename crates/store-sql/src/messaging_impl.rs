@@ -445,12 +445,9 @@ macro_rules! impl_messaging {
                     let mut binds: Vec<String> = Vec::new();
                     if let Some(text) = text {
                         binds.push(text);
-                        let n = binds.len() + 1;
-                        // SQLite's LOWER folds ASCII only; PostgreSQL's folds all of Unicode.
-                        filters.push_str(&format!(
-                            " AND (LOWER(name) LIKE ${n} ESCAPE '\\' OR LOWER(phone) LIKE ${n} ESCAPE '\\' \
-                             OR LOWER(COALESCE(email, '')) LIKE ${n} ESCAPE '\\')"
-                        ));
+                        // `search_text` is name, phone and email lower-cased (0009); SQLite's
+                        // LOWER folds ASCII only, PostgreSQL's all of Unicode.
+                        filters.push_str(&format!(" AND search_text LIKE ${} ESCAPE '\\'", binds.len() + 1));
                     }
                     if let Some(stage) = stage {
                         binds.push(stage.to_owned());
@@ -633,9 +630,7 @@ macro_rules! impl_messaging {
                     if let Some(text) = text {
                         binds.push(text);
                         let n = binds.len() + 1;
-                        filters.push_str(&format!(
-                            " AND (LOWER(l.name) LIKE ${n} ESCAPE '\\' OR LOWER(l.phone) LIKE ${n} ESCAPE '\\')"
-                        ));
+                        filters.push_str(&format!(" AND l.search_text LIKE ${n} ESCAPE '\\'"));
                     }
                     let (limit, offset) = (binds.len() + 2, binds.len() + 3);
                     // The order is the expression of `conversations_account_recent` (0008).

@@ -85,7 +85,7 @@ pub struct ConversationQuery {
     pub ai_active: Option<bool>,
     /// The lead's stage.
     pub stage: Option<String>,
-    /// Matches the lead's name or phone (case-insensitive substring).
+    /// Matches the lead's name, phone or email (case-insensitive substring).
     pub text: Option<String>,
     pub limit: u32,
     pub offset: u32,

@@ -298,7 +298,7 @@ pub struct ConversationQuery {
     ai_active: Option<bool>,
     /// Only conversations whose lead is at this stage.
     stage: Option<String>,
-    /// Matches the lead's name or phone number (case-insensitive substring).
+    /// Matches the lead's name, phone number or email (case-insensitive substring).
     q: Option<String>,
     /// 1 to 200, default 50.
     limit: Option<u32>,
