@@ -120,12 +120,14 @@ fn quote(body: &str) -> String {
 
 /// Builds the panel. `conversations` are the lead's; `messages` are those already loaded (the
 /// conversation page has its thread), otherwise the panel reads the lead's threads itself.
+/// `compact` lays it out for a narrow side column.
 pub async fn lead_panel(
     state: &AppState,
     owner: &Account,
     lead: &Lead,
     conversations: &[Conversation],
     messages: Option<&[Message]>,
+    compact: bool,
 ) -> Result<LeadPanel, AppError> {
     let account = owner.id;
     let (zone, _) = account_zone(owner);
@@ -133,8 +135,6 @@ pub async fn lead_panel(
     // A broken stored schema must not hide the lead: show the fields without the schema's order.
     let schema = settings.schema(&owner.profile.industry).ok();
 
-    // The conversation page passes its thread and shows the panel in its side column.
-    let messages_given = messages.is_some();
     let mut loaded = Vec::new();
     let messages: &[Message] = match messages {
         Some(m) => m,
@@ -225,7 +225,7 @@ pub async fn lead_panel(
 
     Ok(LeadPanel {
         summary,
-        compact: messages_given,
+        compact,
         lead_id: lead.id.to_string(),
         score: lead.score,
         intent: lead

@@ -117,30 +117,26 @@ fn list_link(path: &str, params: &services::LeadListParams, page: u32) -> String
 fn sort_link(
     params: &services::LeadListParams,
     query: &leadline_store::LeadQuery,
-    (key, label, sort): (&'static str, &'static str, leadline_store::LeadSort),
+    key: &'static str,
+    label: &'static str,
+    sort: LeadSort,
 ) -> SortLink {
-    {
-        let current = query.sort == sort;
-        // Clicking the current column flips it; another column starts in its natural order.
-        let dir = if current {
-            Some(if query.ascending { "desc" } else { "asc" }.to_owned())
+    let current = query.sort == sort;
+    // Clicking the current column flips it; another column starts in its natural order.
+    let dir = current.then(|| if query.ascending { "desc" } else { "asc" }.to_owned());
+    let next = services::LeadListParams {
+        sort: Some(key.to_owned()),
+        dir,
+        ..params.clone()
+    };
+    SortLink {
+        label,
+        href: list_link("/app/leads", &next, 0),
+        current: current.then_some(if query.ascending {
+            "ascending"
         } else {
-            None
-        };
-        let next = services::LeadListParams {
-            sort: Some(key.to_owned()),
-            dir,
-            ..params.clone()
-        };
-        SortLink {
-            label,
-            href: list_link("/app/leads", &next, 0),
-            current: current.then_some(if query.ascending {
-                "ascending"
-            } else {
-                "descending"
-            }),
-        }
+            "descending"
+        }),
     }
 }
 
@@ -198,9 +194,9 @@ pub async fn leads_page(
         &LeadsPage {
             chrome: Chrome::new(&ctx, &csrf, "leads", lq.notice.as_deref()),
             leads: rows,
-            sort_name: sort_link(&params, &query, ("name", "Name", LeadSort::Name)),
-            sort_score: sort_link(&params, &query, ("score", "Score", LeadSort::Score)),
-            sort_created: sort_link(&params, &query, ("created", "Created", LeadSort::Created)),
+            sort_name: sort_link(&params, &query, "name", "Name", LeadSort::Name),
+            sort_score: sort_link(&params, &query, "score", "Score", LeadSort::Score),
+            sort_created: sort_link(&params, &query, "created", "Created", LeadSort::Created),
             export: list_link("/app/leads.csv", &params, 0),
             prev: (page > 1).then(|| list_link("/app/leads", &params, page - 1)),
             next: more.then(|| list_link("/app/leads", &params, page + 1)),
@@ -479,7 +475,8 @@ async fn lead_view(
         .map(history_row)
         .collect();
     let threads = state.store.lead_conversations(account, lead.id).await?;
-    let panel = super::lead_panel::lead_panel(state, &ctx.account, &lead, &threads, None).await?;
+    let panel =
+        super::lead_panel::lead_panel(state, &ctx.account, &lead, &threads, None, false).await?;
     let conversations = threads
         .into_iter()
         .map(|c| ConversationLink {

@@ -560,7 +560,8 @@ async fn conversation_view(
     // With one thread the page's messages are all the panel needs; otherwise it reads them all.
     let loaded = (threads.len() == 1).then_some(messages.as_slice());
     let panel =
-        super::lead_panel::lead_panel(state, &ctx.account, &summary.lead, &threads, loaded).await?;
+        super::lead_panel::lead_panel(state, &ctx.account, &summary.lead, &threads, loaded, true)
+            .await?;
     Ok(ConversationPage {
         chrome: Chrome::new(ctx, csrf, "inbox", notice),
         blocked: services::lead_blocked(state, ctx.account.id, &summary.lead.phone).await?,

@@ -506,3 +506,63 @@ async fn the_inbox_filters_by_state_stage_and_name_or_number() {
     assert_eq!(status, 422);
     assert_eq!(body["error"]["fields"][0]["field"], "stage");
 }
+
+#[tokio::test]
+async fn the_lead_panel_beside_a_thread_stays_compact_when_the_lead_has_two_threads() {
+    let app = TestApp::spawn().await;
+    let b = with_sandbox(&app).await;
+    let r = b
+        .post_form("/onboarding/industry", &[("industry", "insurance")])
+        .await;
+    assert_eq!(r.status(), 303);
+    text_as_lead(&b, "I'm 42, married, two kids").await;
+    settle(&app).await;
+    drive(&app, open_window(LEAD)).await;
+    let (conversation, _) = thread(&app).await;
+    let page = b.get_text(&format!("/app/inbox/{conversation}")).await;
+    assert!(
+        page.contains("class=\"fields-list\"") && !page.contains("class=\"fields-table\""),
+        "{}",
+        between(&page, "lead-panel", "</section>").unwrap_or(&page)
+    );
+
+    // The same lead on a second channel: the side panel is still the narrow list.
+    let account = account_of(&app, "dana@example.com").await;
+    let store = &app.db.store;
+    let lead = store
+        .find_lead_by_phone(account, &leadline_domain::E164Phone::parse(LEAD).unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    let second = store
+        .create_channel(leadline_store::NewChannel {
+            id: leadline_domain::ids::ChannelId::new(),
+            account_id: account,
+            provider: "sandbox".into(),
+            name: "Second line".into(),
+            address: "+15125550109".into(),
+            webhook_token: "second".into(),
+            settings: json!({}),
+            send_rate_per_minute: 60,
+        })
+        .await
+        .unwrap();
+    store
+        .conversation_for(account, lead.id, second.id)
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .lead_conversations(account, lead.id)
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+    let page = b.get_text(&format!("/app/inbox/{conversation}")).await;
+    assert!(page.contains("class=\"fields-list\"") && !page.contains("class=\"fields-table\""));
+    assert!(page.contains("Marital status"));
+    // The lead's own page has the room for the full table.
+    let page = b.get_text(&format!("/app/leads/{}", lead.id)).await;
+    assert!(page.contains("class=\"fields-table\""));
+}
