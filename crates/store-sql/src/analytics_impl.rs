@@ -1,31 +1,40 @@
 //! The analytics store, written once for both backends and expanded by `impl_analytics!` for each
-//! store type. Every query is an aggregate bounded by the account and the range, and reads only
-//! index entries where it can (see `0004_analytics.sql`):
-//! - per-day messages and the leads messaged: a range scan of `messages_account_activity`, keyed
-//!   on when a message happened, `COALESCE(sent_at, created_at)`; the expression is written the
-//!   same way everywhere so both planners match it to the index;
-//! - first response: the inbound messages of the range from the same index, grouped by
-//!   conversation, then two probes per conversation on `messages_conversation_created`;
-//! - the funnel: the leads created in the range (`leads_account_created`), each probed through
-//!   its conversations with one seek per probe on `messages_conversation_direction`;
-//! - opt-outs: `compliance_events_account_kind_at`; hand-offs: `conversations_account_activity`.
+//! store type. Every figure is read from a rollup the database keeps on each write (see
+//! `0010_analytics_rollups.sql`), summed over the range's 15-minute buckets:
+//! - per-day messages: `analytics_messages`, grouped into the account's days;
+//! - the funnel: `analytics_funnel` (channel '' for every channel), plus the cohort's opt-outs,
+//!   found from the range's opt-out events (`compliance_events_account_kind_at`), few by nature;
+//! - first response: `analytics_response`, counts per rounded wait, for the median;
+//! - opt-outs: `compliance_events_account_kind_at`; hand-offs: `notifications_account_kind_created`.
 //!
 //! Days are bucketed in SQL with integer arithmetic: the offset in force is a `CASE` over the
 //! instants where the account's zone changes offset inside the range (usually none or one).
 
+use jiff::Timestamp;
 use leadline_store::DayBuckets;
 
-/// When a message happened: sent, or else received or queued.
-pub(crate) const HAPPENED_AT: &str = "COALESCE(sent_at, created_at)";
+/// Microseconds in a rollup bucket (15 minutes).
+pub(crate) const BUCKET_MICROS: i64 = 900_000_000;
 
-/// The SQL day number of `HAPPENED_AT` and the values to bind for it, numbered from `first`.
+/// The buckets `[first, end)` whose start falls in `[from, to)`.
+pub(crate) fn bucket_range(from: Timestamp, to: Timestamp) -> (i64, i64) {
+    let ceil = |t: Timestamp| {
+        let us = t.as_microsecond();
+        us.div_euclid(BUCKET_MICROS) + i64::from(us.rem_euclid(BUCKET_MICROS) != 0)
+    };
+    (ceil(from), ceil(to))
+}
+
+/// The SQL day number of the bucket in column `bucket`, and the values to bind for it, numbered
+/// from `first`.
 pub(crate) fn day_bucket_sql(days: &DayBuckets, first: usize) -> (String, Vec<i64>) {
+    let start = format!("(bucket * {BUCKET_MICROS})");
     let spans = days.spans();
     let mut binds = Vec::with_capacity(spans.len() * 2);
     let mut n = first;
     let mut whens = String::new();
     for pair in spans.windows(2) {
-        whens.push_str(&format!(" WHEN {HAPPENED_AT} < ${n} THEN ${}", n + 1));
+        whens.push_str(&format!(" WHEN {start} < ${n} THEN ${}", n + 1));
         binds.push(pair[1].start.as_microsecond());
         binds.push(i64::from(pair[0].offset_seconds) * 1_000_000);
         n += 2;
@@ -41,7 +50,7 @@ pub(crate) fn day_bucket_sql(days: &DayBuckets, first: usize) -> (String, Vec<i6
     } else {
         format!("CASE{whens} ELSE ${n} END")
     };
-    (format!("(({HAPPENED_AT} + {offset}) / 86400000000)"), binds)
+    (format!("(({start} + {offset}) / 86400000000)"), binds)
 }
 
 /// A count from the database: never negative, so a negative one is zero.
@@ -52,78 +61,75 @@ pub(crate) fn count(value: Option<i64>) -> u64 {
 macro_rules! impl_analytics {
     ($store:ty, $db:ty) => {
         const _: () = {
-            use $crate::analytics_impl::{count, day_bucket_sql, HAPPENED_AT};
+            use $crate::analytics_impl::{bucket_range, count, day_bucket_sql};
             use $crate::db_error::db_err;
-            use $crate::rows::micros;
             use async_trait::async_trait;
             use leadline_store::{
-                median_micros, AnalyticsQuery, AnalyticsReport, AnalyticsStore, DayActivity, DayBuckets,
+                median_seconds, AnalyticsQuery, AnalyticsReport, AnalyticsStore, DayActivity, DayBuckets,
                 FirstResponse, Funnel, StoreResult,
             };
 
             impl $store {
                 /// Leads created in the range and how far each got (see `leadline_store::analytics`).
                 async fn analytics_funnel(&self, q: &AnalyticsQuery, channel: Option<&str>) -> StoreResult<Funnel> {
-                    let row: (i64, Option<i64>, Option<i64>, Option<i64>, Option<i64>) = sqlx::query_as(
-                        "SELECT COUNT(*), \
-                         SUM(CASE WHEN x.first_out IS NOT NULL \
-                             OR x.stage IN ('contacted', 'replied', 'qualified', 'booked') THEN 1 ELSE 0 END), \
-                         SUM(CASE WHEN x.last_in > x.first_out \
-                             OR x.stage IN ('replied', 'qualified', 'booked') THEN 1 ELSE 0 END), \
-                         SUM(CASE WHEN x.stage IN ('qualified', 'booked') THEN 1 ELSE 0 END), \
-                         SUM(CASE WHEN x.stage = 'booked' THEN 1 ELSE 0 END) \
-                         FROM (SELECT l.stage, \
-                           (SELECT MIN(m.sent_at) FROM conversations c \
-                            JOIN messages m ON m.account_id = c.account_id AND m.conversation_id = c.id \
-                            WHERE c.account_id = l.account_id AND c.lead_id = l.id \
-                            AND ($4 IS NULL OR c.channel_id = $4) AND m.direction = 'outbound') AS first_out, \
-                           (SELECT MAX(m.created_at) FROM conversations c \
-                            JOIN messages m ON m.account_id = c.account_id AND m.conversation_id = c.id \
-                            WHERE c.account_id = l.account_id AND c.lead_id = l.id \
-                            AND ($4 IS NULL OR c.channel_id = $4) AND m.direction = 'inbound') AS last_in \
-                          FROM leads l \
-                          WHERE l.account_id = $1 AND l.created_at >= $2 AND l.created_at < $3 \
-                          AND ($4 IS NULL OR EXISTS (SELECT 1 FROM conversations c \
-                              WHERE c.account_id = l.account_id AND c.lead_id = l.id AND c.channel_id = $4))) x",
+                    let (first, end) = bucket_range(q.from, q.to);
+                    let row: (Option<i64>, Option<i64>, Option<i64>, Option<i64>, Option<i64>) = sqlx::query_as(
+                        "SELECT CAST(SUM(leads) AS BIGINT), CAST(SUM(contacted) AS BIGINT), CAST(SUM(replied) AS BIGINT), CAST(SUM(qualified) AS BIGINT), CAST(SUM(booked) AS BIGINT) \
+                         FROM analytics_funnel \
+                         WHERE account_id = $1 AND channel_id = $2 AND bucket >= $3 AND bucket < $4",
                     )
                     .bind(q.account.to_string())
-                    .bind(micros(q.from))
-                    .bind(micros(q.to))
+                    .bind(channel.unwrap_or(""))
+                    .bind(first)
+                    .bind(end)
+                    .fetch_one(&self.pool)
+                    .await
+                    .map_err(db_err)?;
+                    // The cohort's opt-outs, found from the opt-out events since the range began:
+                    // few, where leads are many.
+                    let (opted_out,): (i64,) = sqlx::query_as(
+                        "SELECT COUNT(DISTINCT l.id) FROM compliance_events e \
+                         JOIN leads l ON l.account_id = e.account_id AND l.phone = e.phone \
+                         WHERE e.account_id = $1 AND e.kind = 'opt_out' AND e.at >= $2 \
+                         AND l.created_at >= $2 AND l.created_at < $3 \
+                         AND ($4 IS NULL OR EXISTS (SELECT 1 FROM conversations c \
+                             WHERE c.account_id = l.account_id AND c.lead_id = l.id AND c.channel_id = $4))",
+                    )
+                    .bind(q.account.to_string())
+                    .bind(first * $crate::analytics_impl::BUCKET_MICROS)
+                    .bind(end * $crate::analytics_impl::BUCKET_MICROS)
                     .bind(channel)
                     .fetch_one(&self.pool)
                     .await
                     .map_err(db_err)?;
                     Ok(Funnel {
-                        new: count(Some(row.0)),
+                        new: count(row.0),
                         contacted: count(row.1),
                         replied: count(row.2),
                         qualified: count(row.3),
                         booked: count(row.4),
+                        opted_out: count(Some(opted_out)),
                     })
                 }
 
                 /// Messages per local day.
                 async fn analytics_days(&self, q: &AnalyticsQuery, channel: Option<&str>) -> StoreResult<Vec<DayActivity>> {
-                    let (bucket, bucket_binds) = day_bucket_sql(&q.days, 5);
+                    let (first, end) = bucket_range(q.from, q.to);
+                    let (day, day_binds) = day_bucket_sql(&q.days, 5);
+                    // Buckets whose counts all went back to zero (a deleted lead's) are no day.
                     let sql = format!(
-                        "SELECT {bucket} AS bucket, \
-                         SUM(CASE WHEN direction = 'inbound' THEN 1 ELSE 0 END), \
-                         SUM(CASE WHEN direction = 'outbound' AND sent_at IS NOT NULL THEN 1 ELSE 0 END), \
-                         SUM(CASE WHEN direction = 'outbound' AND sent_at IS NOT NULL \
-                             AND status IN ('delivered', 'read') THEN 1 ELSE 0 END), \
-                         SUM(CASE WHEN direction = 'outbound' AND status IN ('failed', 'undelivered') THEN 1 ELSE 0 END), \
-                         SUM(CASE WHEN direction = 'outbound' AND sent_at IS NOT NULL THEN segments ELSE 0 END) \
-                         FROM messages \
-                         WHERE account_id = $1 AND {HAPPENED_AT} >= $2 AND {HAPPENED_AT} < $3 \
+                        "SELECT {day} AS day, CAST(SUM(inbound) AS BIGINT), CAST(SUM(sent) AS BIGINT), CAST(SUM(delivered) AS BIGINT), CAST(SUM(failed) AS BIGINT), CAST(SUM(segments) AS BIGINT) \
+                         FROM analytics_messages \
+                         WHERE account_id = $1 AND bucket >= $2 AND bucket < $3 \
                          AND ($4 IS NULL OR channel_id = $4) \
-                         GROUP BY 1 ORDER BY 1"
+                         GROUP BY 1 HAVING SUM(inbound) + SUM(sent) + SUM(failed) > 0 ORDER BY 1"
                     );
                     let mut query = sqlx::query_as::<_, (i64, i64, i64, i64, i64, i64)>(&sql)
                         .bind(q.account.to_string())
-                        .bind(micros(q.from))
-                        .bind(micros(q.to))
+                        .bind(first)
+                        .bind(end)
                         .bind(channel);
-                    for value in bucket_binds {
+                    for value in day_binds {
                         query = query.bind(value);
                     }
                     let rows = query.fetch_all(&self.pool).await.map_err(db_err)?;
@@ -141,70 +147,57 @@ macro_rules! impl_analytics {
                 }
 
                 /// First inbound message → first reply sent after it, per conversation started in
-                /// the range. One row per such conversation: bounded by the range.
+                /// the range: counts per rounded wait (-1: unanswered).
                 async fn analytics_first_response(
                     &self,
                     q: &AnalyticsQuery,
                     channel: Option<&str>,
                 ) -> StoreResult<FirstResponse> {
-                    let sql = format!(
-                        "SELECT f.first_in, \
-                         (SELECT MIN(o.sent_at) FROM messages o WHERE o.account_id = $1 \
-                          AND o.conversation_id = f.conversation_id AND o.direction = 'outbound' \
-                          AND o.sent_at >= f.first_in) \
-                         FROM (SELECT conversation_id, MIN(created_at) AS first_in FROM messages \
-                               WHERE account_id = $1 AND {HAPPENED_AT} >= $2 AND {HAPPENED_AT} < $3 \
-                               AND direction = 'inbound' AND ($4 IS NULL OR channel_id = $4) \
-                               GROUP BY conversation_id) f \
-                         WHERE NOT EXISTS (SELECT 1 FROM messages e WHERE e.account_id = $1 \
-                               AND e.conversation_id = f.conversation_id AND e.created_at < $2 \
-                               AND e.direction = 'inbound')"
-                    );
-                    let rows: Vec<(i64, Option<i64>)> = sqlx::query_as(&sql)
-                        .bind(q.account.to_string())
-                        .bind(micros(q.from))
-                        .bind(micros(q.to))
-                        .bind(channel)
-                        .fetch_all(&self.pool)
-                        .await
-                        .map_err(db_err)?;
-                    let waits: Vec<i64> =
-                        rows.iter().filter_map(|(first_in, reply)| reply.map(|at| at - first_in)).collect();
+                    let (first, end) = bucket_range(q.from, q.to);
+                    let rows: Vec<(i64, i64)> = sqlx::query_as(
+                        "SELECT wait_key, CAST(SUM(conversations) AS BIGINT) FROM analytics_response \
+                         WHERE account_id = $1 AND bucket >= $2 AND bucket < $3 \
+                         AND ($4 IS NULL OR channel_id = $4) GROUP BY wait_key",
+                    )
+                    .bind(q.account.to_string())
+                    .bind(first)
+                    .bind(end)
+                    .bind(channel)
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(db_err)?;
+                    let (unanswered, waits): (Vec<_>, Vec<_>) =
+                        rows.into_iter().map(|(wait, n)| (wait, count(Some(n)))).partition(|(wait, _)| *wait < 0);
                     Ok(FirstResponse {
-                        answered: waits.len() as u64,
-                        unanswered: (rows.len() - waits.len()) as u64,
-                        median: median_micros(waits),
+                        answered: waits.iter().map(|(_, n)| n).sum(),
+                        unanswered: unanswered.iter().map(|(_, n)| n).sum(),
+                        median: median_seconds(waits),
                     })
                 }
 
-                /// Distinct leads sent a message, numbers that opted out, and hand-offs.
-                async fn analytics_people(&self, q: &AnalyticsQuery, channel: Option<&str>) -> StoreResult<(u64, u64, u64)> {
-                    // The message alias keeps the activity expression the index's, column for column.
+                /// Numbers that opted out, and hand-offs.
+                async fn analytics_people(&self, q: &AnalyticsQuery, channel: Option<&str>) -> StoreResult<(u64, u64)> {
+                    let (first, end) = bucket_range(q.from, q.to);
                     let sql = "SELECT \
-                         (SELECT COUNT(DISTINCT c.lead_id) FROM messages m \
-                          JOIN conversations c ON c.account_id = m.account_id AND c.id = m.conversation_id \
-                          WHERE m.account_id = $1 AND COALESCE(m.sent_at, m.created_at) >= $2 \
-                          AND COALESCE(m.sent_at, m.created_at) < $3 \
-                          AND m.direction = 'outbound' AND m.sent_at IS NOT NULL \
-                          AND ($4 IS NULL OR m.channel_id = $4)), \
                          (SELECT COUNT(DISTINCT e.phone) FROM compliance_events e \
                           WHERE e.account_id = $1 AND e.kind = 'opt_out' AND e.at >= $2 AND e.at < $3 \
                           AND ($4 IS NULL OR EXISTS (SELECT 1 FROM leads l \
                               JOIN conversations c ON c.account_id = l.account_id AND c.lead_id = l.id \
                               WHERE l.account_id = e.account_id AND l.phone = e.phone AND c.channel_id = $4))), \
-                         (SELECT COUNT(*) FROM conversations \
-                          WHERE account_id = $1 AND needs_attention \
-                          AND last_message_at >= $2 AND last_message_at < $3 \
-                          AND ($4 IS NULL OR channel_id = $4))";
-                    let (messaged, opt_outs, handoffs): (i64, i64, i64) = sqlx::query_as(sql)
+                         (SELECT COUNT(*) FROM notifications n \
+                          WHERE n.account_id = $1 AND n.kind = 'handoff' \
+                          AND n.created_at >= $2 AND n.created_at < $3 \
+                          AND ($4 IS NULL OR EXISTS (SELECT 1 FROM conversations c \
+                              WHERE c.account_id = n.account_id AND c.id = n.conversation_id AND c.channel_id = $4)))";
+                    let (opt_outs, handoffs): (i64, i64) = sqlx::query_as(sql)
                         .bind(q.account.to_string())
-                        .bind(micros(q.from))
-                        .bind(micros(q.to))
+                        .bind(first * $crate::analytics_impl::BUCKET_MICROS)
+                        .bind(end * $crate::analytics_impl::BUCKET_MICROS)
                         .bind(channel)
                         .fetch_one(&self.pool)
                         .await
                         .map_err(db_err)?;
-                    Ok((count(Some(messaged)), count(Some(opt_outs)), count(Some(handoffs))))
+                    Ok((count(Some(opt_outs)), count(Some(handoffs))))
                 }
             }
 
@@ -220,8 +213,8 @@ macro_rules! impl_analytics {
                         self.analytics_first_response(q, channel),
                         self.analytics_people(q, channel),
                     )?;
-                    let (leads_messaged, opt_outs, handoffs) = people;
-                    Ok(AnalyticsReport { funnel, days, first_response, leads_messaged, opt_outs, handoffs })
+                    let (opt_outs, handoffs) = people;
+                    Ok(AnalyticsReport { funnel, days, first_response, opt_outs, handoffs })
                 }
             }
         };

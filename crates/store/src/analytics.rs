@@ -1,19 +1,25 @@
 //! Storage port for analytics: counts over one account's leads, messages, conversations and
-//! compliance events in a date range, aggregated by the database (never by loading rows).
+//! compliance events in a date range, read from rollups the database keeps on every write (never
+//! by loading or aggregating the rows themselves).
 //!
 //! Definitions every backend follows:
 //! - A message happens at `sent_at` when the provider accepted it, otherwise at `created_at`
 //!   (inbound: when received; outbound never sent: when queued). Days are the account's
-//!   calendar days, given by [`DayBuckets`].
+//!   calendar days, given by [`DayBuckets`]. Rollups keep 15-minute buckets, which every UTC
+//!   offset in use divides, so a range counts what happened from its first bucket boundary at or
+//!   after `from` to the last one before `to` (exact for ranges of whole local days).
 //! - The funnel is a cohort: the leads created in the range (with a channel: those with a
 //!   conversation on it), and how far each got by now. Contacted: an outbound message was sent,
 //!   or the stage says so. Replied: an inbound message came after the first sent outbound one,
 //!   or the stage says so. Qualified and booked come from the stage (`closed` says nothing about
-//!   how far a lead got, so it counts only through its messages).
+//!   how far a lead got, so it counts only through its messages). Opted out: the cohort's leads
+//!   whose number opted out since the range began.
 //! - First response: for each conversation whose first inbound message falls in the range, the
-//!   time from that message to the first outbound message sent after it.
-//! - Opt-outs: numbers with an `opt_out` event in the range. Hand-offs: conversations flagged
-//!   `needs_attention` whose last activity falls in the range (the flag keeps no history).
+//!   time from that message to the first outbound message sent after it, rounded down to the
+//!   second under a minute, 5 s under ten minutes, 30 s under an hour, 5 min under a day and to
+//!   the hour beyond (the rollup keeps counts per rounded wait, so the median is exact to that).
+//! - Opt-outs: numbers with an `opt_out` event in the range. Hand-offs: hand-off notifications
+//!   (one per turn that handed the conversation to a person) in the range.
 
 use crate::StoreResult;
 use async_trait::async_trait;
@@ -108,6 +114,8 @@ pub struct Funnel {
     pub replied: u64,
     pub qualified: u64,
     pub booked: u64,
+    /// Of the cohort, leads whose number opted out since the range began.
+    pub opted_out: u64,
 }
 
 /// One calendar day's messages. Days without messages are absent.
@@ -141,8 +149,6 @@ pub struct AnalyticsReport {
     /// Oldest day first.
     pub days: Vec<DayActivity>,
     pub first_response: FirstResponse,
-    /// Distinct leads sent at least one message in the range (the opt-out rate's denominator).
-    pub leads_messaged: u64,
     /// Distinct numbers that opted out in the range.
     pub opt_outs: u64,
     pub handoffs: u64,
@@ -154,16 +160,24 @@ impl AnalyticsReport {
     }
 }
 
-/// The median of durations in microseconds (the mean of the middle two for an even count).
-pub fn median_micros(mut values: Vec<i64>) -> Option<SignedDuration> {
-    values.sort_unstable();
-    let n = values.len();
-    let middle = match n {
-        0 => return None,
-        _ if n % 2 == 1 => values[n / 2],
-        _ => values[n / 2 - 1] + (values[n / 2] - values[n / 2 - 1]) / 2,
+/// The median of a histogram of seconds given as `(value, count)` pairs in any order (the mean
+/// of the middle two for an even count).
+pub fn median_seconds(mut counts: Vec<(i64, u64)>) -> Option<SignedDuration> {
+    counts.sort_unstable();
+    let total: u64 = counts.iter().map(|(_, n)| n).sum();
+    if total == 0 {
+        return None;
+    }
+    // The values at zero-based positions (total - 1) / 2 and total / 2.
+    let nth = |position: u64| {
+        let mut seen = 0;
+        counts.iter().find_map(|&(value, n)| {
+            seen += n;
+            (seen > position).then_some(value)
+        })
     };
-    Some(SignedDuration::from_micros(middle))
+    let (low, high) = (nth((total - 1) / 2)?, nth(total / 2)?);
+    Some(SignedDuration::from_millis((low + high) * 500))
 }
 
 #[async_trait]
@@ -199,14 +213,24 @@ mod tests {
 
     #[test]
     fn median_of_odd_and_even_counts() {
-        assert_eq!(median_micros(vec![]), None);
+        assert_eq!(median_seconds(vec![]), None);
+        assert_eq!(median_seconds(vec![(7, 0)]), None);
         assert_eq!(
-            median_micros(vec![5, 1, 3]),
-            Some(SignedDuration::from_micros(3))
+            median_seconds(vec![(5, 1), (1, 1), (3, 1)]),
+            Some(SignedDuration::from_secs(3))
         );
         assert_eq!(
-            median_micros(vec![4, 1, 2, 10]),
-            Some(SignedDuration::from_micros(3))
+            median_seconds(vec![(4, 1), (1, 1), (2, 1), (10, 1)]),
+            Some(SignedDuration::from_secs(3))
+        );
+        assert_eq!(
+            median_seconds(vec![(1, 1), (2, 1)]),
+            Some(SignedDuration::from_millis(1500))
+        );
+        // Counts weigh: 60 s twice and 600 s once is a median of 60 s.
+        assert_eq!(
+            median_seconds(vec![(600, 1), (60, 2)]),
+            Some(SignedDuration::from_secs(60))
         );
     }
 }

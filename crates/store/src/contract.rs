@@ -87,6 +87,7 @@ suite!(
     health_is_ready,
     analytics_counts_days_funnel_and_first_response,
     analytics_days_follow_the_account_zone,
+    analytics_rollups_follow_every_change,
 );
 
 /// Runs every contract test on one store, in order.
@@ -5222,7 +5223,22 @@ pub async fn analytics_counts_days_funnel_and_first_response(store: &dyn Store) 
         .finish_outbound(failed.id, MessageStatus::Failed, None, Some("30007"))
         .await
         .unwrap();
-    store.set_needs_attention(a.id, c4.id, true).await.unwrap();
+    store
+        .record_handoff(crate::notifications::NewHandoff {
+            notification_id: EventId::new(),
+            account_id: a.id,
+            conversation_id: c4.id,
+            idempotency_key: format!("handoff:{}:1", c4.id),
+            reason: "The lead asked for a person.".to_owned(),
+            pause_ai: true,
+            job_id: JobId::new(),
+            job_kind: "handoff".to_owned(),
+            at: at_hm(d2, 12, 1),
+        })
+        .await
+        .unwrap();
+    // A reply that failed before sending asks for a person too, but is no hand-off.
+    store.set_needs_attention(a.id, c1.id, true).await.unwrap();
     receive(
         store,
         inbound(&ch1, &get("+15125550205"), "stop", at_hm(d2, 13, 0)),
@@ -5276,8 +5292,10 @@ pub async fn analytics_counts_days_funnel_and_first_response(store: &dyn Store) 
             contacted: 3,
             replied: 2,
             qualified: 2,
-            booked: 1
-        }
+            booked: 1,
+            opted_out: 1,
+        },
+        "L6's opt-out came before the range"
     );
     assert_eq!(
         report.first_response,
@@ -5287,7 +5305,6 @@ pub async fn analytics_counts_days_funnel_and_first_response(store: &dyn Store) 
             median: Some(minutes(10))
         }
     );
-    assert_eq!(report.leads_messaged, 3);
     assert_eq!(
         report.opt_outs, 1,
         "the earlier opt-out is outside the range"
@@ -5306,7 +5323,8 @@ pub async fn analytics_counts_days_funnel_and_first_response(store: &dyn Store) 
             contacted: 1,
             replied: 0,
             qualified: 0,
-            booked: 0
+            booked: 0,
+            opted_out: 0,
         }
     );
     assert_eq!(
@@ -5317,10 +5335,7 @@ pub async fn analytics_counts_days_funnel_and_first_response(store: &dyn Store) 
             median: Some(minutes(30))
         }
     );
-    assert_eq!(
-        (report.leads_messaged, report.opt_outs, report.handoffs),
-        (1, 0, 0)
-    );
+    assert_eq!((report.opt_outs, report.handoffs), (0, 0));
 
     // A range that ends before the second day sees only the first.
     let report = store
@@ -5345,6 +5360,157 @@ pub async fn analytics_counts_days_funnel_and_first_response(store: &dyn Store) 
         .await
         .unwrap();
     assert_eq!(report, crate::analytics::AnalyticsReport::default());
+}
+
+/// The rollups the report reads follow every kind of write: a reply marked sent later, delivery
+/// callbacks, stage changes (up and back down), a lead's deletion and the account's.
+pub async fn analytics_rollups_follow_every_change(store: &dyn Store) {
+    let (a, ch1) = messaging_account(store, "rollups").await;
+    let ch2 = store
+        .create_channel(new_channel(a.id, "rollups-2"))
+        .await
+        .unwrap();
+    let d1 = utc_midnight(-1);
+    let (from, to) = (utc_midnight(-2), utc_midnight(1));
+    let date = |t: Timestamp| t.to_zoned(jiff::tz::TimeZone::UTC).date();
+    let report = |channel: Option<ChannelId>| {
+        let mut q = utc_query(a.id, from, to);
+        q.channel = channel;
+        async move { store.analytics_report(&q).await.unwrap() }
+    };
+    let funnel = |counts: [u64; 6]| Funnel {
+        new: counts[0],
+        contacted: counts[1],
+        replied: counts[2],
+        qualified: counts[3],
+        booked: counts[4],
+        opted_out: counts[5],
+    };
+
+    // L1: answered in a minute, delivered, then read; replies again.
+    let (_, l1, c1) = receive(
+        store,
+        inbound(&ch1, &phone("+15125550401"), "hi", at_hm(d1, 10, 0)),
+    )
+    .await;
+    sent_reply(
+        store,
+        &c1,
+        2,
+        at_hm(d1, 10, 1),
+        Some(MessageStatus::Delivered),
+    )
+    .await;
+    let r = report(None).await;
+    assert_eq!(r.days, vec![day(date(d1), [1, 1, 1, 0, 2])]);
+    assert_eq!(r.funnel, funnel([1, 1, 0, 0, 0, 0]));
+    assert_eq!(r.first_response.median, Some(minutes(1)));
+    receive(
+        store,
+        inbound(&ch1, &phone("+15125550401"), "yes", at_hm(d1, 10, 3)),
+    )
+    .await;
+    assert_eq!(report(None).await.funnel, funnel([1, 1, 1, 0, 0, 0]));
+
+    // L2 on the second channel: a reply queued (not yet sent) leaves it waiting; sending it
+    // counts on the day it was sent.
+    let (_, l2, c2) = receive(
+        store,
+        inbound(&ch2, &phone("+15125550402"), "hi", at_hm(d1, 11, 0)),
+    )
+    .await;
+    let queued = enqueue(store, outbound(&c2, Author::Ai, now())).await;
+    let r = report(Some(ch2.id)).await;
+    assert_eq!(r.days, vec![day(date(d1), [1, 0, 0, 0, 0])]);
+    assert_eq!(
+        r.first_response,
+        FirstResponse {
+            answered: 0,
+            unanswered: 1,
+            median: None
+        }
+    );
+    store
+        .mark_sent(
+            queued.id,
+            "SM-rollups-2",
+            MessageStatus::Sent,
+            at_hm(d1, 11, 30),
+            None,
+        )
+        .await
+        .unwrap();
+    let r = report(Some(ch2.id)).await;
+    assert_eq!(r.days, vec![day(date(d1), [1, 1, 0, 0, 1])]);
+    assert_eq!(r.first_response.median, Some(minutes(30)));
+    assert_eq!(r.funnel, funnel([1, 1, 0, 0, 0, 0]));
+    let r = report(None).await;
+    assert_eq!(
+        (r.first_response.answered, r.first_response.median),
+        (2, Some(SignedDuration::from_secs(930))),
+        "the mean of 1 and 30 minutes"
+    );
+
+    // Stages move the funnel on every channel the lead is on, and back down again.
+    store
+        .update_lead_fields(a.id, l2.id, Some("booked"), None)
+        .await
+        .unwrap();
+    assert_eq!(
+        report(Some(ch2.id)).await.funnel,
+        funnel([1, 1, 1, 1, 1, 0])
+    );
+    assert_eq!(report(None).await.funnel, funnel([2, 2, 2, 1, 1, 0]));
+    store
+        .update_lead_fields(a.id, l2.id, Some("closed"), None)
+        .await
+        .unwrap();
+    assert_eq!(
+        report(Some(ch2.id)).await.funnel,
+        funnel([1, 1, 0, 0, 0, 0])
+    );
+
+    // An opt-out by a lead of the cohort.
+    store
+        .append_compliance_event(NewComplianceEvent {
+            id: EventId::new(),
+            account_id: a.id,
+            phone: phone("+15125550402"),
+            kind: ComplianceEventKind::OptOut,
+            source: "keyword".to_owned(),
+            details: serde_json::json!({}),
+            at: at_hm(d1, 12, 0),
+        })
+        .await
+        .unwrap();
+    let r = report(None).await;
+    assert_eq!((r.funnel.opted_out, r.opt_outs), (1, 1));
+    assert_eq!(report(Some(ch1.id)).await.funnel.opted_out, 0);
+
+    // Deleting L1 takes back its messages, its place in the funnel and its response time.
+    store.delete_lead(a.id, l1.id).await.unwrap();
+    let r = report(None).await;
+    assert_eq!(r.days, vec![day(date(d1), [1, 1, 0, 0, 1])]);
+    assert_eq!(r.funnel, funnel([1, 1, 0, 0, 0, 1]));
+    assert_eq!(
+        r.first_response,
+        FirstResponse {
+            answered: 1,
+            unanswered: 0,
+            median: Some(minutes(30))
+        }
+    );
+    assert_eq!(
+        report(Some(ch1.id)).await,
+        crate::analytics::AnalyticsReport::default()
+    );
+
+    // Deleting the account leaves nothing to count.
+    store.delete_account(a.id).await.unwrap();
+    assert_eq!(
+        report(None).await,
+        crate::analytics::AnalyticsReport::default()
+    );
 }
 
 pub async fn analytics_days_follow_the_account_zone(store: &dyn Store) {

@@ -502,3 +502,72 @@ async fn postgres_partial_unique_indexes() {
     };
     partial_unique_indexes(&db).await;
 }
+
+/// An install upgraded with rows in it reports what one that kept its rollups from the start
+/// does: the rollup migration fills them from the existing leads, conversations and messages.
+#[tokio::test]
+async fn the_rollup_migration_fills_rollups_from_existing_rows() {
+    use leadline_store::{AnalyticsQuery, DayBuckets};
+    let now = Timestamp::now();
+    let account = AccountId::new();
+    let channel = ChannelId::new();
+    let parents = [
+        format!(
+            "INSERT INTO accounts (id, business_name, agent_name, industry, description, \
+             products_services, unique_selling_points, license_numbers, licensed_states, status, \
+             created_at, updated_at) VALUES ('{account}', 'Acme', 'Ava', 'insurance', '', '', '', \
+             '[]', '[]', 'active', 0, 0)"
+        ),
+        format!(
+            "INSERT INTO channels (id, account_id, provider, name, address, webhook_token, settings, \
+             send_rate_per_minute, created_at) VALUES ('{channel}', '{account}', 'sandbox', 'Sandbox', \
+             '+15125550100', 'tok-{channel}', '{{}}', 60, 0)"
+        ),
+    ];
+    let report = |store: Arc<dyn Store>| async move {
+        let query = AnalyticsQuery {
+            account,
+            from: now - jiff::SignedDuration::from_hours(24 * 91),
+            to: now + jiff::SignedDuration::from_hours(24),
+            channel: None,
+            days: DayBuckets::utc(),
+        };
+        store.analytics_report(&query).await.unwrap()
+    };
+
+    // Seeded before the rollups existed, then upgraded.
+    let dir = tempfile::tempdir().unwrap();
+    let upgraded = DatabaseUrl::sqlite_file(&dir.path().join("upgraded.db"));
+    let pool = sqlite_pool(&upgraded).await;
+    let mut before = sqlx::migrate!("./migrations/sqlite");
+    let last = before
+        .migrations
+        .iter()
+        .position(|m| m.description.contains("analytics rollups"))
+        .unwrap();
+    before.migrations = before.migrations[..last].to_vec().into();
+    before.run(&pool).await.unwrap();
+    for sql in &parents {
+        sqlx::query(sql).execute(&pool).await.unwrap();
+    }
+    pool.close().await;
+    leadline_store_sql::testing::seed_volume(&upgraded, account, channel, 240, 5, now)
+        .await
+        .unwrap();
+    let backfilled = report(leadline_store_sql::connect(&upgraded).await.unwrap()).await;
+
+    // Kept by the triggers from the first row.
+    let db = fresh_sqlite().await;
+    for sql in &parents {
+        exec(&db.url, sql).await.unwrap();
+    }
+    leadline_store_sql::testing::seed_volume(&db.url, account, channel, 240, 5, now)
+        .await
+        .unwrap();
+    let kept = report(db.store.clone()).await;
+
+    assert_eq!(backfilled, kept);
+    assert_eq!(kept.funnel.new, 240);
+    assert_eq!(kept.total(|d| d.inbound) + kept.total(|d| d.sent), 240 * 5);
+    assert!(kept.first_response.median.is_some());
+}

@@ -73,6 +73,7 @@ contract_tests!(
     health_is_ready,
     analytics_counts_days_funnel_and_first_response,
     analytics_days_follow_the_account_zone,
+    analytics_rollups_follow_every_change,
 );
 
 #[test]

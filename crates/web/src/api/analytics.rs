@@ -24,6 +24,8 @@ pub struct FunnelDto {
     qualified: u64,
     /// Staged booked.
     booked: u64,
+    /// Of the leads created in the range, those whose number opted out since it began.
+    opted_out: u64,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -57,17 +59,15 @@ pub struct AnalyticsDto {
     median_first_response_seconds: Option<i64>,
     conversations_answered: u64,
     conversations_unanswered: u64,
-    /// Distinct leads sent a message in the range.
-    leads_messaged: u64,
     /// Distinct numbers that opted out in the range.
     opt_outs: u64,
-    /// opt_outs / leads_messaged; absent when nobody was messaged.
+    /// funnel.opted_out / funnel.new; absent when no lead was created in the range.
     opt_out_rate: Option<f64>,
     segments_sent: u64,
     /// The estimate's price per segment, in US dollars.
     cost_per_segment_usd: f64,
     estimated_cost_usd: f64,
-    /// Conversations flagged for a person whose last activity falls in the range.
+    /// Times the assistant handed a conversation to a person in the range.
     handoffs: u64,
     /// Every day of the range, oldest first.
     days: Vec<AnalyticsDay>,
@@ -96,12 +96,12 @@ pub(super) async fn get_analytics(
             replied: f.replied,
             qualified: f.qualified,
             booked: f.booked,
+            opted_out: f.opted_out,
         },
         reply_rate: a.reply_rate(),
         median_first_response_seconds: fr.median.map(|d| d.as_secs()),
         conversations_answered: fr.answered,
         conversations_unanswered: fr.unanswered,
-        leads_messaged: a.report.leads_messaged,
         opt_outs: a.report.opt_outs,
         opt_out_rate: a.opt_out_rate(),
         segments_sent: a.segments(),

@@ -81,9 +81,9 @@ impl Analytics {
     pub fn reply_rate(&self) -> Option<f64> {
         ratio(self.report.funnel.replied, self.report.funnel.contacted)
     }
-    /// Numbers that opted out / leads sent a message, in the range.
+    /// Of the leads created in the range, the share whose number opted out.
     pub fn opt_out_rate(&self) -> Option<f64> {
-        ratio(self.report.opt_outs, self.report.leads_messaged)
+        ratio(self.report.funnel.opted_out, self.report.funnel.new)
     }
     pub fn is_empty(&self) -> bool {
         self.report.days.is_empty()
