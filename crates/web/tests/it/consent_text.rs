@@ -1,5 +1,6 @@
-//! The account's consent text through `/api/v1/compliance/consent-text`: validated, versioned
-//! with `If-Match`, and refused when stale or broken.
+//! The account's consent text: through `/api/v1/compliance/consent-text` (validated, versioned
+//! with `If-Match`, refused when stale or broken) and through the Compliance page (same rules, a
+//! hidden version field, read-only below admin).
 
 use crate::helpers::*;
 use reqwest::Method;
@@ -93,4 +94,137 @@ async fn the_consent_text_api_saves_versions_and_refuses_stale_or_broken_text() 
     );
     let (_, again) = api.get_json("/compliance/consent-text").await;
     assert_eq!(again, doc);
+}
+
+/// The stored versions of the account's consent text, newest first.
+async fn versions(app: &TestApp, email: &str) -> Vec<i64> {
+    let account = account_of(app, email).await;
+    app.db
+        .store
+        .setting_versions(account, "consent_text", 50)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|v| v.version)
+        .collect()
+}
+
+#[tokio::test]
+async fn the_compliance_page_saves_versions_keeps_refused_text_and_is_read_only_below_admin() {
+    let app = TestApp::spawn().await;
+    let owner = app.signed_up("Acme Insurance", "dana@example.com").await;
+    let page = owner.get_text("/app/compliance").await;
+    let section = between(&page, "id=\"consent-text\"", "</section>").unwrap();
+    assert!(section.contains("action=\"/app/compliance/consent-text\""));
+    assert!(section.contains("name=\"version\" value=\"0\""));
+    assert!(section.contains("consents recorded now carry no disclosure"));
+    // The example names the business but is only a placeholder: nothing is saved.
+    assert!(section.contains("placeholder=\"By submitting this form, you agree to receive text messages from Acme Insurance"));
+    assert!(versions(&app, "dana@example.com").await.is_empty());
+
+    // Every broken rule is listed under the box, the text is kept, and nothing is saved.
+    let r = owner
+        .post_form(
+            "/app/compliance/consent-text",
+            &[
+                ("text", "We will call you about your quote."),
+                ("version", "0"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), 422);
+    let html = r.text().await.unwrap();
+    let errors =
+        between(&html, "id=\"f-consent-text-error\">", "</ul>").expect("errors by the box");
+    assert_eq!(errors.matches("<li>").count(), 3, "{errors}");
+    assert!(errors.contains("STOP") && errors.contains("rates may apply"));
+    assert!(html.contains(">We will call you about your quote.</textarea>"));
+    assert!(versions(&app, "dana@example.com").await.is_empty());
+
+    let r = owner
+        .post_form(
+            "/app/compliance/consent-text",
+            &[("text", &GOOD.replace(". ", ".\r\n")), ("version", "0")],
+        )
+        .await;
+    assert_eq!(r.status(), 303);
+    assert_eq!(
+        location(&r),
+        "/app/compliance?notice=consent_text_saved#consent-text"
+    );
+    let page = owner
+        .get_text("/app/compliance?notice=consent_text_saved")
+        .await;
+    assert!(page.contains("Consent text saved as a new version."));
+    let section = between(&page, "id=\"consent-text\"", "</section>").unwrap();
+    let stored = GOOD.replace(". ", ".\n");
+    assert!(
+        section.contains("Version 1 · saved by Dana Owner"),
+        "{section}"
+    );
+    assert!(section.contains(&sha256(&stored)[..12]));
+    assert!(section.contains(&format!("id=\"consent-text-current\">{stored}</p>")));
+    assert!(section.contains("name=\"version\" value=\"1\""));
+    assert!(!section.contains("consent-text-warnings"), "{section}");
+
+    // An edit started before version 1 existed is refused with a clear message; the edit is kept.
+    let r = owner
+        .post_form(
+            "/app/compliance/consent-text",
+            &[("text", SECOND), ("version", "0")],
+        )
+        .await;
+    assert_eq!(r.status(), 409);
+    let html = r.text().await.unwrap();
+    assert!(html.contains("Not saved: someone saved version 1 while you were editing version 0."));
+    assert!(html.contains(&format!(">{SECOND}</textarea>")));
+    // The form now builds on version 1, so saving again replaces it.
+    assert!(html.contains("name=\"version\" value=\"1\""));
+    assert_eq!(versions(&app, "dana@example.com").await, vec![1]);
+
+    let r = owner
+        .post_form(
+            "/app/compliance/consent-text",
+            &[("text", SECOND), ("version", "1")],
+        )
+        .await;
+    assert_eq!(r.status(), 303);
+    // A text that passes but names nobody is saved with a warning.
+    let r = owner
+        .post_form(
+            "/app/compliance/consent-text",
+            &[
+                (
+                    "text",
+                    "Texts about your quote. Rates may apply. Reply STOP to end.",
+                ),
+                ("version", "2"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), 303);
+    let page = owner.get_text("/app/compliance").await;
+    let section = between(&page, "id=\"consent-text\"", "</section>").unwrap();
+    assert!(section.contains("Version 3 · saved by Dana Owner"));
+    let warnings = between(section, "id=\"consent-text-warnings\"", "</div>").unwrap();
+    assert!(
+        warnings.contains("Acme Insurance") && warnings.contains("not a condition of purchase")
+    );
+    assert!(section.contains("Earlier versions (2)") && section.contains(SECOND));
+
+    // An agent reads the text but gets no form, and a post is refused.
+    let agent = member(&app, &owner, "ann@example.com", "Ann Agent", "agent").await;
+    let page = agent.get_text("/app/compliance").await;
+    let section = between(&page, "id=\"consent-text\"", "</section>").unwrap();
+    assert!(section.contains("Texts about your quote."));
+    assert!(section.contains("can read the consent text but not change it"));
+    assert!(!section.contains("/app/compliance/consent-text"));
+    let r = agent
+        .post_form(
+            "/app/compliance/consent-text",
+            &[("text", GOOD), ("version", "3")],
+        )
+        .await;
+    assert_eq!(r.status(), 403);
+    assert_eq!(versions(&app, "dana@example.com").await, vec![3, 2, 1]);
 }
