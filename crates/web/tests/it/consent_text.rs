@@ -1,8 +1,10 @@
 //! The account's consent text: through `/api/v1/compliance/consent-text` (validated, versioned
-//! with `If-Match`, refused when stale or broken) and through the Compliance page (same rules, a
-//! hidden version field, read-only below admin).
+//! with `If-Match`, refused when stale or broken), through the Compliance page (same rules, a
+//! hidden version field, read-only below admin), and carried by every consent recorded.
 
 use crate::helpers::*;
+use leadline_domain::E164Phone;
+use leadline_store::{ComplianceEvent, ComplianceEventKind};
 use reqwest::Method;
 use serde_json::json;
 use sha2::{Digest, Sha256};
@@ -227,4 +229,74 @@ async fn the_compliance_page_saves_versions_keeps_refused_text_and_is_read_only_
         .await;
     assert_eq!(r.status(), 403);
     assert_eq!(versions(&app, "dana@example.com").await, vec![3, 2, 1]);
+}
+
+/// Imports CSV through the API and answers the report.
+async fn import(api: &Api, csv: &str) -> serde_json::Value {
+    let r = api
+        .req(Method::POST, "/leads/import")
+        .header("content-type", "text/csv")
+        .body(csv.to_owned())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    r.json().await.unwrap()
+}
+
+#[tokio::test]
+async fn consents_carry_the_consent_text_in_force_when_they_were_recorded() {
+    let app = TestApp::spawn().await;
+    let owner = app.signed_up("Acme Insurance", "dana@example.com").await;
+    let api = Api::new(&app, &api_key(&owner, "admin", "admin").await);
+    let account = account_of(&app, "dana@example.com").await;
+    let store = &app.db.store;
+    let consent = |p: &'static str| async move {
+        let phone = E164Phone::parse(p).unwrap();
+        let events: Vec<ComplianceEvent> = store
+            .compliance_history(account, &phone)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|e| e.kind == ComplianceEventKind::ConsentGranted)
+            .collect();
+        assert_eq!(events.len(), 1, "{p}");
+        events[0].details.clone()
+    };
+    let put = |text: &'static str, version: i64| {
+        api.send_json(
+            Method::PUT,
+            "/compliance/consent-text",
+            json!({ "text": text, "version": version }),
+        )
+    };
+
+    // Before any consent text: the consent is recorded, without a disclosure.
+    let report = import(&api, "phone,name,consent\n+15125550140,Before Text,yes\n").await;
+    assert_eq!(report["consents"], 1);
+    let before = consent("+15125550140").await;
+    assert_eq!(before["file"], "api.csv");
+    assert!(before.get("disclosure").is_none(), "{before}");
+
+    assert_eq!(put(GOOD, 0).await.0, 200);
+    let report = import(
+        &api,
+        "phone,name,consent\n+15125550141,First Text,yes\n+15125550143,No Consent,no\n",
+    )
+    .await;
+    assert_eq!(report["consents"], 1);
+    let first = consent("+15125550141").await;
+    assert_eq!(
+        first["disclosure"],
+        json!({ "version": 1, "sha256": sha256(GOOD), "text": GOOD })
+    );
+
+    // A new version: new consents carry it, the earlier ones keep theirs.
+    assert_eq!(put(SECOND, 1).await.0, 200);
+    import(&api, "phone,name,consent\n+15125550142,Second Text,yes\n").await;
+    let second = consent("+15125550142").await;
+    assert_eq!(second["disclosure"]["version"], 2);
+    assert_eq!(second["disclosure"]["sha256"], sha256(SECOND));
+    assert_eq!(second["disclosure"]["text"], SECOND);
+    assert_eq!(consent("+15125550141").await, first);
 }
