@@ -299,4 +299,63 @@ async fn consents_carry_the_consent_text_in_force_when_they_were_recorded() {
     assert_eq!(second["disclosure"]["sha256"], sha256(SECOND));
     assert_eq!(second["disclosure"]["text"], SECOND);
     assert_eq!(consent("+15125550141").await, first);
+
+    // The lead page lists the consent with the text it recorded.
+    let lead_id = |p: &'static str| async move {
+        store
+            .find_lead_by_phone(account, &E164Phone::parse(p).unwrap())
+            .await
+            .unwrap()
+            .unwrap()
+            .id
+    };
+    let page = owner
+        .get_text(&format!("/app/leads/{}", lead_id("+15125550141").await))
+        .await;
+    let panel = between(&page, "class=\"card consent-panel\"", "</section>").unwrap();
+    assert!(panel.contains("consent recorded") && panel.contains("latest with consent text v1"));
+    assert!(
+        panel.contains("consent text v1") && panel.contains(GOOD),
+        "{panel}"
+    );
+    let page = owner
+        .get_text(&format!("/app/leads/{}", lead_id("+15125550140").await))
+        .await;
+    let panel = between(&page, "class=\"card consent-panel\"", "</section>").unwrap();
+    assert!(panel.contains("latest without a consent text") && !panel.contains("<details"));
+
+    // Beside a thread the panel is compact and shows the opt-out state too.
+    let (status, _) = api
+        .send_json(
+            Method::POST,
+            "/compliance/suppressions",
+            json!({ "phone": "+15125550142", "reason": "asked by phone" }),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let channel = store
+        .create_channel(leadline_store::NewChannel {
+            id: leadline_domain::ids::ChannelId::new(),
+            account_id: account,
+            provider: "sandbox".into(),
+            name: "Main line".into(),
+            address: "+15125550109".into(),
+            webhook_token: "main".into(),
+            settings: json!({}),
+            send_rate_per_minute: 60,
+        })
+        .await
+        .unwrap();
+    let conversation = store
+        .conversation_for(account, lead_id("+15125550142").await, channel.id)
+        .await
+        .unwrap();
+    let page = owner
+        .get_text(&format!("/app/inbox/{}", conversation.id))
+        .await;
+    let panel = between(&page, "class=\"card consent-panel\"", "</section>").unwrap();
+    assert!(panel.contains("class=\"consent-events\""), "{panel}");
+    assert!(panel.contains("on the do-not-contact list"));
+    assert!(panel.contains("Added to the do-not-contact list"));
+    assert!(panel.contains("<summary>consent text v2</summary>") && panel.contains(SECOND));
 }
