@@ -1,7 +1,8 @@
-// A live segment counter for message boxes: an element with `data-segments-for="<textarea id>"`
-// shows the encoding and the number of SMS parts of what is typed. The GSM-7 tables come from the
-// server (`/static/segments.js` is built from the same constants as its own counter) so the two
-// never disagree.
+// Live counters for text boxes. An element with `data-segments-for="<textarea id>"` shows the
+// encoding and the number of SMS parts of what is typed. The GSM-7 tables come from the server
+// (`/static/segments.js` is built from the same constants as its own counter) so the two never
+// disagree. An element with `data-chars-for="<textarea id>"` and `data-chars-max` counts
+// characters against a limit the way the server does (surrounding whitespace left out).
 (function () {
   "use strict";
   function count(text) {
@@ -31,6 +32,17 @@
       var unit = n.encoding === "GSM-7" ? "characters" : "UTF-16 units";
       out.textContent = n.units + " " + unit + " · " + n.encoding + " · " + n.parts + (n.parts === 1 ? " segment" : " segments") +
         (n.encoding === "UCS-2" ? " (a character outside GSM-7 makes every part shorter)" : "");
+    };
+    box.addEventListener("input", show);
+    show();
+  });
+  document.querySelectorAll("[data-chars-for]").forEach(function (out) {
+    var box = document.getElementById(out.getAttribute("data-chars-for"));
+    if (!box) return;
+    var max = parseInt(out.getAttribute("data-chars-max"), 10);
+    var show = function () {
+      var n = Array.from(box.value.trim()).length;
+      out.textContent = n + " of " + max + " characters" + (n > max ? " (" + (n - max) + " too many)" : "");
     };
     box.addEventListener("input", show);
     show();

@@ -5,6 +5,7 @@
 pub mod api;
 pub mod assets;
 pub mod auth;
+pub mod consent_text;
 pub mod csrf;
 pub mod error;
 pub mod knowledge_import;

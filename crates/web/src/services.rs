@@ -1221,6 +1221,7 @@ pub struct ImportFile<'a> {
 /// Imports leads from CSV text. Each row stands alone: a bad row is reported and skipped, never
 /// aborting the file. Numbers already present (in the account, or earlier in the file) are
 /// merged. Suppressed and opted-out numbers are imported but counted, and never get consent.
+/// Each consent recorded carries the account's consent text in force (`details.disclosure`).
 pub async fn import_leads(
     state: &AppState,
     account: AccountId,
@@ -1251,6 +1252,10 @@ pub async fn import_leads(
         .await?
         .into_iter()
         .collect();
+    // Read once: every consent of the file records the disclosure in force when it started.
+    let disclosure = crate::consent_text::current(state, account)
+        .await?
+        .map(|c| c.disclosure());
     let mut seen: HashSet<E164Phone> = HashSet::new();
     let mut report = ImportReport {
         file_name: file_name.to_owned(),
@@ -1372,6 +1377,10 @@ pub async fn import_leads(
         if blocked {
             report.suppressed += 1;
         } else if consent {
+            let mut details = serde_json::json!({"file": file_name, "row": row, "actor": actor});
+            if let Some(d) = &disclosure {
+                details["disclosure"] = d.clone();
+            }
             state
                 .store
                 .append_compliance_event(NewComplianceEvent {
@@ -1380,7 +1389,7 @@ pub async fn import_leads(
                     phone: phone.clone(),
                     kind: ComplianceEventKind::ConsentGranted,
                     source: "import".into(),
-                    details: serde_json::json!({"file": file_name, "row": row, "actor": actor}),
+                    details,
                     at: Timestamp::now(),
                 })
                 .await?;

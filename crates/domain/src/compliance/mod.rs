@@ -9,7 +9,8 @@
 //! - [`holidays`] — holiday calendars computed per year.
 //!
 //! Entry points: [`classify`] for inbound texts, [`decide`] for the send window, [`segments`] and
-//! [`normalize_gsm`] for SMS cost, [`QuietHours::parse`] for the owner's setting.
+//! [`normalize_gsm`] for SMS cost, [`QuietHours::parse`] for the owner's setting,
+//! [`ConsentText::parse`] for the disclosure the account's lead forms show.
 //!
 //! Policy decisions (the reference marks them U or leaves them open), all deliberate:
 //! - weak per-se words (stop, quit, end, cancel) revoke only when used as a request; see
@@ -24,6 +25,7 @@
 //! - Canadian and other non-US NANP numbers get the federal window in their own zones, no
 //!   Canadian rules; non-NANP numbers are treated as unknown (all US zones) unless a zone is given.
 
+pub mod consent_text;
 pub mod holidays;
 pub mod keywords;
 pub mod normalize;
@@ -34,6 +36,7 @@ pub mod states;
 pub mod window;
 pub mod zones;
 
+pub use consent_text::{ConsentText, ConsentTextProblem, ConsentTextWarning};
 pub use keywords::{Intake, IntakeClass, IntakeContext, Tier, classify};
 pub use normalize::normalize_inbound;
 pub use quiet_hours::{QuietHours, QuietHoursError};

@@ -2,7 +2,7 @@
 //! same load/validate/save path as the dashboard (`pages::assistant`), so both are audited and
 //! versioned alike. Also the website import into the knowledge base (`knowledge_import`).
 
-use super::{ErrorBody, body, rfc3339};
+use super::{ErrorBody, body, if_match, rfc3339};
 use crate::auth::ApiCtx;
 use crate::error::AppError;
 use crate::knowledge_import::{self, ImportState, ImportStatus};
@@ -10,7 +10,6 @@ use crate::pages::assistant::{self, VERSIONS_SHOWN};
 use crate::state::AppState;
 use axum::Json;
 use axum::extract::{Path, State};
-use axum::http::header::IF_MATCH;
 use axum::http::{HeaderMap, StatusCode};
 use leadline_conversation::AssistantSettings;
 use leadline_store::SettingVersion;
@@ -100,19 +99,6 @@ pub async fn get_assistant(
     ctx: ApiCtx,
 ) -> Result<Json<AssistantDocument>, AppError> {
     Ok(Json(document(&state, &ctx).await?))
-}
-
-/// The version an `If-Match` header names: `"3"`, `W/"3"` or `3`.
-fn if_match(headers: &HeaderMap) -> Result<Option<i64>, AppError> {
-    let Some(raw) = headers.get(IF_MATCH) else {
-        return Ok(None);
-    };
-    raw.to_str()
-        .ok()
-        .map(|v| v.trim().trim_start_matches("W/").trim_matches('"'))
-        .and_then(|v| v.parse::<i64>().ok())
-        .map(Some)
-        .ok_or_else(|| AppError::bad_request("If-Match must name a version, e.g. \"3\"."))
 }
 
 #[utoipa::path(put, path = "/api/v1/assistant", tag = "assistant", request_body = AssistantPut,

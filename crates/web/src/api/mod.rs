@@ -49,6 +49,10 @@ pub fn router() -> Router<AppState> {
             get(compliance::get_settings).put(compliance::put_settings),
         )
         .route(
+            "/compliance/consent-text",
+            get(compliance::get_consent_text).put(compliance::put_consent_text),
+        )
+        .route(
             "/compliance/suppressions",
             get(compliance::list_suppressions).post(compliance::add_suppression),
         )
@@ -105,8 +109,8 @@ pub fn router() -> Router<AppState> {
 #[derive(OpenApi)]
 #[openapi(
     info(title = "leadline API", version = "1", description = "Manage a leadline account: business profile, team, invitations, API keys, the audit log, messaging channels, conversations and leads (with CSV import). Authenticate with `Authorization: Bearer <API key>`. Errors are `{\"error\": {\"code\", \"message\", \"fields\"?}}`."),
-    paths(get_profile, put_profile, list_users, patch_user, delete_user, list_invitations, create_invitation, revoke_invitation, list_api_keys, create_api_key, revoke_api_key, list_audit, messaging::list_channels, messaging::create_channel, messaging::list_conversations, messaging::get_conversation, messaging::send_message, messaging::take_over, messaging::hand_back, leads::list_leads, leads::create_lead, leads::import_leads, leads::get_lead, leads::patch_lead, leads::delete_lead, compliance::get_settings, compliance::put_settings, compliance::list_suppressions, compliance::add_suppression, compliance::remove_suppression, analytics::get_analytics, assistant::get_assistant, assistant::put_assistant, assistant::list_versions, assistant::get_version, assistant::start_import, assistant::get_import, notifications::get_settings, notifications::put_settings, notifications::rotate_secret, notifications::list_deliveries),
-    components(schemas(ErrorBody, ErrorDetail, FieldErrorDto, Profile, ProfileInputDto, MemberDto, RolePatch, InviteInput, InvitationDto, InvitationCreated, ApiKeyInput, ApiKeyDto, ApiKeyCreated, AuditEntryDto, AuditPage, messaging::ChannelDto, messaging::ChannelCreate, messaging::LeadRef, messaging::ConversationDto, messaging::SummaryDto, messaging::ConversationDetail, messaging::MessageDto, messaging::ReplyInput, leads::LeadDto, leads::LeadPage, leads::LeadInputDto, services::ImportReport, services::ImportRowError, services::ComplianceSettingsView, services::ComplianceSettingsInput, services::RelaxationInfo, services::SuppressionInput, compliance::SuppressionList, analytics::AnalyticsDto, analytics::FunnelDto, analytics::AnalyticsDay, assistant::AssistantDocument, assistant::AssistantPut, assistant::AssistantVersionDto, assistant::AssistantVersionList, assistant::KnowledgeImportInput, assistant::KnowledgeImportStarted, assistant::KnowledgeImportStatus, assistant::ImportedPageDto, assistant::PageErrorDto, notifications::NotificationSettingsDto, notifications::NotificationSettingsInput, notifications::WebhookSecretCreated, notifications::DeliveryDto)),
+    paths(get_profile, put_profile, list_users, patch_user, delete_user, list_invitations, create_invitation, revoke_invitation, list_api_keys, create_api_key, revoke_api_key, list_audit, messaging::list_channels, messaging::create_channel, messaging::list_conversations, messaging::get_conversation, messaging::send_message, messaging::take_over, messaging::hand_back, leads::list_leads, leads::create_lead, leads::import_leads, leads::get_lead, leads::patch_lead, leads::delete_lead, compliance::get_settings, compliance::put_settings, compliance::get_consent_text, compliance::put_consent_text, compliance::list_suppressions, compliance::add_suppression, compliance::remove_suppression, analytics::get_analytics, assistant::get_assistant, assistant::put_assistant, assistant::list_versions, assistant::get_version, assistant::start_import, assistant::get_import, notifications::get_settings, notifications::put_settings, notifications::rotate_secret, notifications::list_deliveries),
+    components(schemas(ErrorBody, ErrorDetail, FieldErrorDto, Profile, ProfileInputDto, MemberDto, RolePatch, InviteInput, InvitationDto, InvitationCreated, ApiKeyInput, ApiKeyDto, ApiKeyCreated, AuditEntryDto, AuditPage, messaging::ChannelDto, messaging::ChannelCreate, messaging::LeadRef, messaging::ConversationDto, messaging::SummaryDto, messaging::ConversationDetail, messaging::MessageDto, messaging::ReplyInput, leads::LeadDto, leads::LeadPage, leads::LeadInputDto, services::ImportReport, services::ImportRowError, services::ComplianceSettingsView, services::ComplianceSettingsInput, services::RelaxationInfo, services::SuppressionInput, compliance::SuppressionList, compliance::ConsentTextDocument, compliance::ConsentTextPut, analytics::AnalyticsDto, analytics::FunnelDto, analytics::AnalyticsDay, assistant::AssistantDocument, assistant::AssistantPut, assistant::AssistantVersionDto, assistant::AssistantVersionList, assistant::KnowledgeImportInput, assistant::KnowledgeImportStarted, assistant::KnowledgeImportStatus, assistant::ImportedPageDto, assistant::PageErrorDto, notifications::NotificationSettingsDto, notifications::NotificationSettingsInput, notifications::WebhookSecretCreated, notifications::DeliveryDto)),
     modifiers(&BearerAuth),
     security(("api_key" = []))
 )]
@@ -139,6 +143,19 @@ async fn openapi_json() -> impl IntoResponse {
 
 fn rfc3339(t: Timestamp) -> String {
     t.to_string()
+}
+
+/// The version an `If-Match` header names: `"3"`, `W/"3"` or `3`.
+fn if_match(headers: &axum::http::HeaderMap) -> Result<Option<i64>, AppError> {
+    let Some(raw) = headers.get(axum::http::header::IF_MATCH) else {
+        return Ok(None);
+    };
+    raw.to_str()
+        .ok()
+        .map(|v| v.trim().trim_start_matches("W/").trim_matches('"'))
+        .and_then(|v| v.parse::<i64>().ok())
+        .map(Some)
+        .ok_or_else(|| AppError::bad_request("If-Match must name a version, e.g. \"3\"."))
 }
 
 #[derive(Serialize, ToSchema)]

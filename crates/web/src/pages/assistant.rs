@@ -562,7 +562,7 @@ pub struct VersionRow {
 }
 
 /// "Dana Owner", "API key ci", "system": who saved a version, for people.
-async fn actor_names(
+pub(crate) async fn actor_names(
     state: &AppState,
     account: AccountId,
 ) -> Result<Vec<(String, String)>, AppError> {
@@ -584,7 +584,7 @@ async fn actor_names(
     Ok(names)
 }
 
-fn who(names: &[(String, String)], actor: &str) -> String {
+pub(crate) fn who(names: &[(String, String)], actor: &str) -> String {
     names
         .iter()
         .find(|(a, _)| a == actor)

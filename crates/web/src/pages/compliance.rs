@@ -1,9 +1,10 @@
 //! The compliance settings page: the account's own quiet hours (tighter than the law, at the
-//! subscriber's discretion), the legal floor that applies regardless, and explicit, acknowledged
-//! relaxations that only an owner can make.
+//! subscriber's discretion), the legal floor that applies regardless, explicit, acknowledged
+//! relaxations that only an owner can make, and the versioned consent text (`consent_text`).
 
 use super::{Chrome, FormState, NoticeQuery, PageResult, render, render_status};
 use crate::auth::AccountCtx;
+use crate::consent_text::{self, StoredConsentText};
 use crate::csrf::CsrfToken;
 use crate::services::{self, ComplianceSettingsInput, ComplianceSettingsView};
 use crate::state::AppState;
@@ -26,6 +27,54 @@ struct CompliancePage {
     form: FormState,
     checked: Vec<String>,
     acknowledgment: &'static str,
+    consent: ConsentSection,
+}
+
+/// The consent text section: the version in force, the ones before it, and the form for the next.
+pub struct ConsentSection {
+    pub current: Option<ConsentVersionRow>,
+    pub warnings: Vec<String>,
+    pub earlier: Vec<ConsentVersionRow>,
+    /// What the box holds: the current text, or what was typed when a save was refused.
+    pub text: String,
+    /// The version the edit is based on (0 while none is set), sent back as a hidden field.
+    pub based_on: i64,
+    pub errors: Vec<String>,
+    pub message: Option<String>,
+    /// A starting point naming the business, shown as the empty box's placeholder (never saved).
+    pub example: String,
+    pub max_chars: usize,
+}
+
+pub struct ConsentVersionRow {
+    pub version: i64,
+    pub who: String,
+    pub at: String,
+    pub sha256: String,
+    pub short_sha: String,
+    pub text: String,
+}
+
+/// How many earlier consent text versions the page lists under the current one.
+const CONSENT_VERSIONS_SHOWN: u32 = 6;
+
+/// A refused consent text save, shown again with what was typed.
+struct ConsentForm {
+    text: String,
+    errors: Vec<String>,
+    /// Set when the save was refused because someone saved a newer version meanwhile.
+    stale_from: Option<i64>,
+    message: Option<String>,
+}
+
+/// The forms of the page that can come back refused, each keeping what was typed; the others
+/// show the stored values.
+#[derive(Default)]
+struct Forms {
+    settings: Option<(FormState, Vec<String>)>,
+    suppress: FormState,
+    bulk: FormState,
+    consent: Option<ConsentForm>,
 }
 
 /// One consent or opt-out event in the log.
@@ -65,6 +114,66 @@ async fn log(state: &AppState, ctx: &AccountCtx) -> Result<Vec<LogRow>, crate::A
         .collect())
 }
 
+async fn consent_section(
+    state: &AppState,
+    ctx: &AccountCtx,
+    refused: Option<ConsentForm>,
+) -> Result<ConsentSection, crate::AppError> {
+    let (zone, _) = crate::messaging::account_zone(&ctx.account);
+    let business = &ctx.account.profile.business_name;
+    let mut versions = consent_text::recent(state, ctx.account.id, CONSENT_VERSIONS_SHOWN).await?;
+    let names = if versions.is_empty() {
+        Vec::new()
+    } else {
+        super::assistant::actor_names(state, ctx.account.id).await?
+    };
+    let row = |v: StoredConsentText| {
+        let sha256 = v.sha256();
+        ConsentVersionRow {
+            version: v.version,
+            who: super::assistant::who(&names, &v.actor),
+            at: crate::messaging::local_minute(v.saved_at, &zone),
+            short_sha: consent_text::short_sha(&sha256).to_owned(),
+            sha256,
+            text: v.text,
+        }
+    };
+    let current = (!versions.is_empty()).then(|| versions.remove(0)).map(row);
+    let earlier = versions.into_iter().map(row).collect();
+    let based_on = current.as_ref().map_or(0, |c| c.version);
+    let warnings = current
+        .as_ref()
+        .map(|c| consent_text::warnings(&c.text, business))
+        .unwrap_or_default();
+    let (text, errors, message) = match refused {
+        None => (
+            current.as_ref().map(|c| c.text.clone()).unwrap_or_default(),
+            Vec::new(),
+            None,
+        ),
+        Some(f) => {
+            let message = match f.stale_from {
+                Some(from) => Some(format!(
+                    "Not saved: someone saved version {based_on} while you were editing version {from}. The text in force is shown above and yours is kept below; save again to replace it."
+                )),
+                None => f.message,
+            };
+            (f.text, f.errors, message)
+        }
+    };
+    Ok(ConsentSection {
+        current,
+        warnings,
+        earlier,
+        text,
+        based_on,
+        errors,
+        message,
+        example: leadline_domain::compliance::consent_text::template(business),
+        max_chars: leadline_domain::compliance::consent_text::MAX_CHARS,
+    })
+}
+
 /// The page with the stored settings, except for the forms given (a refused form keeps what
 /// was typed).
 async fn build(
@@ -72,12 +181,10 @@ async fn build(
     ctx: &AccountCtx,
     csrf: &CsrfToken,
     notice: Option<&str>,
-    settings_form: Option<(FormState, Vec<String>)>,
-    suppress_form: FormState,
-    bulk_form: FormState,
+    forms: Forms,
 ) -> Result<CompliancePage, crate::AppError> {
     let view = services::compliance_settings(state, ctx.account.id).await?;
-    let (form, checked) = settings_form.unwrap_or_else(|| {
+    let (form, checked) = forms.settings.unwrap_or_else(|| {
         (
             FormState::with_values([("quiet_hours", view.quiet_hours.clone().unwrap_or_default())]),
             view.relaxations.clone(),
@@ -87,9 +194,10 @@ async fn build(
         chrome: Chrome::new(ctx, csrf, "compliance", notice),
         suppressed: suppressed(state, ctx).await?,
         log: log(state, ctx).await?,
+        consent: consent_section(state, ctx, forms.consent).await?,
         view,
-        suppress_form,
-        bulk_form,
+        suppress_form: forms.suppress,
+        bulk_form: forms.bulk,
         form,
         checked,
         acknowledgment: ACKNOWLEDGMENT,
@@ -108,16 +216,7 @@ pub async fn page(
     csrf: axum::Extension<CsrfToken>,
     Query(q): Query<NoticeQuery>,
 ) -> PageResult {
-    let page = build(
-        &state,
-        &ctx,
-        &csrf,
-        q.notice.as_deref(),
-        None,
-        FormState::default(),
-        FormState::default(),
-    )
-    .await?;
+    let page = build(&state, &ctx, &csrf, q.notice.as_deref(), Forms::default()).await?;
     Ok(render(&page))
 }
 
@@ -160,16 +259,11 @@ pub async fn submit(
                 input.quiet_hours.clone().unwrap_or_default(),
             )])
             .fail(&e);
-            let page = build(
-                &state,
-                &ctx,
-                &csrf,
-                None,
-                Some((form, input.relaxations)),
-                FormState::default(),
-                FormState::default(),
-            )
-            .await?;
+            let forms = Forms {
+                settings: Some((form, input.relaxations)),
+                ..Forms::default()
+            };
+            let page = build(&state, &ctx, &csrf, None, forms).await?;
             Ok(render_status(e.status, &page))
         }
         Err(e) => Err(e.into()),
@@ -234,16 +328,11 @@ async fn suppression_change(
                 ("reason", input.reason.clone().unwrap_or_default()),
             ])
             .fail(&e);
-            let page = build(
-                &state,
-                &ctx,
-                &csrf,
-                None,
-                None,
-                suppress_form,
-                FormState::default(),
-            )
-            .await?;
+            let forms = Forms {
+                suppress: suppress_form,
+                ..Forms::default()
+            };
+            let page = build(&state, &ctx, &csrf, None, forms).await?;
             Ok(render_status(e.status, &page))
         }
         Err(e) => Err(e.into()),
@@ -309,16 +398,11 @@ pub async fn suppression_bulk(
             ("reason", input.reason.clone()),
         ])
         .fail(&e);
-        let page = build(
-            &state,
-            &ctx,
-            &csrf,
-            None,
-            None,
-            FormState::default(),
-            bulk_form,
-        )
-        .await?;
+        let forms = Forms {
+            bulk: bulk_form,
+            ..Forms::default()
+        };
+        let page = build(&state, &ctx, &csrf, None, forms).await?;
         return Ok(render_status(e.status, &page));
     }
     let reason = Some(input.reason.trim().to_owned()).filter(|r| !r.is_empty());
@@ -331,4 +415,65 @@ pub async fn suppression_bulk(
             .await?;
     }
     Ok(Redirect::to("/app/compliance?notice=suppressed_many").into_response())
+}
+
+#[derive(serde::Deserialize)]
+pub struct ConsentTextInput {
+    #[serde(default)]
+    text: String,
+    /// The version the edit started from (hidden field); empty skips the check.
+    #[serde(default)]
+    version: String,
+}
+
+/// Saves the consent text as a new version (owners and admins), or shows the page again with
+/// every broken rule under the box and the typed text kept.
+pub async fn consent_text_submit(
+    State(state): State<AppState>,
+    ctx: AccountCtx,
+    csrf: axum::Extension<CsrfToken>,
+    axum::Form(input): axum::Form<ConsentTextInput>,
+) -> PageResult {
+    ctx.require(leadline_domain::Role::Admin)?;
+    let based_on = match input.version.trim() {
+        "" => None,
+        v => Some(v.parse::<i64>().map_err(|_| {
+            crate::AppError::bad_request("The form's version is not a number; reload the page.")
+        })?),
+    };
+    match consent_text::save(
+        &state,
+        ctx.account.id,
+        ctx.role,
+        &ctx.actor(),
+        &input.text,
+        based_on,
+    )
+    .await
+    {
+        Ok(_) => Ok(
+            Redirect::to("/app/compliance?notice=consent_text_saved#consent-text").into_response(),
+        ),
+        Err(e) if e.status.is_client_error() && e.status != axum::http::StatusCode::FORBIDDEN => {
+            let stale = e.status == axum::http::StatusCode::CONFLICT;
+            let refused = ConsentForm {
+                text: input.text,
+                errors: e
+                    .fields
+                    .iter()
+                    .filter(|f| f.field == consent_text::FIELD)
+                    .map(|f| f.message.clone())
+                    .collect(),
+                stale_from: stale.then(|| based_on.unwrap_or(0)),
+                message: Some(e.message.clone()),
+            };
+            let forms = Forms {
+                consent: Some(refused),
+                ..Forms::default()
+            };
+            let page = build(&state, &ctx, &csrf, None, forms).await?;
+            Ok(render_status(e.status, &page))
+        }
+        Err(e) => Err(e.into()),
+    }
 }

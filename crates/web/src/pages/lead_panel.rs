@@ -1,16 +1,95 @@
 //! What the assistant learned about a lead, as the lead page and the conversation page show it:
 //! score and intent, every extracted field with the message it came from, the confidence and the
-//! engine, the required fields still missing, and the per-turn score and intent history.
+//! engine, the required fields still missing, and the per-turn score and intent history. Also
+//! the number's consent and opt-out state with its events, each consent with the consent text
+//! version it recorded.
 
+use crate::consent_text::RecordedDisclosure;
 use crate::error::AppError;
 use crate::messaging::{account_zone, local_minute};
 use crate::state::AppState;
 use leadline_conversation::FieldValue;
-use leadline_store::{Account, Conversation, Lead, Message};
+use leadline_store::{Account, ComplianceEvent, ComplianceEventKind, Conversation, Lead, Message};
 use std::collections::HashMap;
 
 /// How many turns the history shows, newest first.
 const TURNS_SHOWN: usize = 20;
+/// How many consent and opt-out events a compact panel lists; the lead page lists them all.
+const CONSENT_EVENTS_COMPACT: usize = 5;
+
+/// One consent or opt-out event of the lead's number.
+pub struct ConsentRow {
+    pub at: String,
+    pub kind: &'static str,
+    pub source: String,
+    /// The consent text the lead agreed to, when the consent recorded one.
+    pub disclosure: Option<RecordedDisclosure>,
+}
+
+/// The number's consent and opt-out state and its events, newest first.
+pub struct ConsentPanel {
+    pub consented: bool,
+    pub opted_out: bool,
+    pub suppressed: bool,
+    /// The consent text version of the newest consent, when it recorded one.
+    pub latest_version: Option<i64>,
+    pub events: Vec<ConsentRow>,
+    /// How many older events a compact panel leaves to the lead page.
+    pub more: usize,
+}
+
+fn event_label(kind: ComplianceEventKind) -> &'static str {
+    match kind {
+        ComplianceEventKind::ConsentGranted => "Consent granted",
+        ComplianceEventKind::OptOut => "Opted out",
+        ComplianceEventKind::OptIn => "Opted back in",
+        ComplianceEventKind::Suppressed => "Added to the do-not-contact list",
+        ComplianceEventKind::Unsuppressed => "Removed from the do-not-contact list",
+    }
+}
+
+async fn consent_panel(
+    state: &AppState,
+    owner: &Account,
+    lead: &Lead,
+    zone: &jiff::tz::TimeZone,
+    compact: bool,
+) -> Result<ConsentPanel, AppError> {
+    let flags = state.store.compliance_state(owner.id, &lead.phone).await?;
+    let mut events: Vec<ComplianceEvent> = state
+        .store
+        .compliance_history(owner.id, &lead.phone)
+        .await?;
+    events.reverse();
+    let latest_version = events
+        .iter()
+        .find(|e| e.kind == ComplianceEventKind::ConsentGranted)
+        .and_then(RecordedDisclosure::of)
+        .map(|d| d.version);
+    let shown = if compact {
+        CONSENT_EVENTS_COMPACT.min(events.len())
+    } else {
+        events.len()
+    };
+    let more = events.len() - shown;
+    events.truncate(shown);
+    Ok(ConsentPanel {
+        consented: flags.consented,
+        opted_out: flags.opted_out,
+        suppressed: flags.suppressed,
+        latest_version,
+        more,
+        events: events
+            .into_iter()
+            .map(|e| ConsentRow {
+                at: local_minute(e.at, zone),
+                kind: event_label(e.kind),
+                disclosure: RecordedDisclosure::of(&e),
+                source: e.source,
+            })
+            .collect(),
+    })
+}
 
 pub struct FieldRow {
     pub name: String,
@@ -68,6 +147,7 @@ pub struct LeadPanel {
     /// Required fields of the schema in force that are not known yet.
     pub missing: Vec<String>,
     pub turns: Vec<TurnRow>,
+    pub consent: ConsentPanel,
 }
 
 impl LeadPanel {
@@ -223,8 +303,11 @@ pub async fn lead_panel(
         .max_by_key(|s| s.created_at)
         .map(|s| summary_panel(&s, owner));
 
+    let consent = consent_panel(state, owner, lead, &zone, compact).await?;
+
     Ok(LeadPanel {
         summary,
+        consent,
         compact,
         lead_id: lead.id.to_string(),
         score: lead.score,

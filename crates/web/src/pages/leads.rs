@@ -22,7 +22,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect};
 use leadline_domain::ids::LeadId;
 use leadline_domain::{AccountId, Role};
-use leadline_store::{ComplianceEvent, Lead, LeadSort};
+use leadline_store::{Lead, LeadSort};
 use std::collections::HashMap;
 use std::sync::{Arc, LazyLock, Mutex};
 use std::time::{Duration, Instant};
@@ -403,12 +403,6 @@ pub async fn bulk_delete(
 // ---------------------------------------------------------------------------------------------
 // One lead
 
-pub struct HistoryRow {
-    pub at: String,
-    pub kind: &'static str,
-    pub source: String,
-}
-
 pub struct ConversationLink {
     pub id: String,
     pub last_at: String,
@@ -423,27 +417,12 @@ struct LeadPage {
     created: String,
     updated: String,
     blocked: bool,
-    history: Vec<HistoryRow>,
     conversations: Vec<ConversationLink>,
     panel: super::lead_panel::LeadPanel,
     form: FormState,
     stages: [&'static str; 6],
     can_edit: bool,
     can_delete: bool,
-}
-
-fn history_row(e: ComplianceEvent) -> HistoryRow {
-    HistoryRow {
-        at: when(e.at),
-        kind: match e.kind.as_str() {
-            "consent_granted" => "Consent granted",
-            "opt_out" => "Opted out",
-            "opt_in" => "Opted back in",
-            "suppressed" => "Suppressed",
-            _ => "Unsuppressed",
-        },
-        source: e.source,
-    }
 }
 
 fn lead_form(lead: &Lead) -> FormState {
@@ -466,14 +445,6 @@ async fn lead_view(
     form: Option<FormState>,
 ) -> Result<LeadPage, AppError> {
     let account = ctx.account.id;
-    let history = state
-        .store
-        .compliance_history(account, &lead.phone)
-        .await?
-        .into_iter()
-        .rev()
-        .map(history_row)
-        .collect();
     let threads = state.store.lead_conversations(account, lead.id).await?;
     let panel =
         super::lead_panel::lead_panel(state, &ctx.account, &lead, &threads, None, false).await?;
@@ -489,8 +460,7 @@ async fn lead_view(
         id: lead.id.to_string(),
         created: when(lead.created_at),
         updated: when(lead.updated_at),
-        blocked: services::lead_blocked(state, account, &lead.phone).await?,
-        history,
+        blocked: panel.consent.opted_out || panel.consent.suppressed,
         conversations,
         panel,
         form: form.unwrap_or_else(|| lead_form(&lead)),

@@ -78,6 +78,10 @@ pub fn router(_state: AppState) -> Router<AppState> {
             get(compliance::page).post(compliance::submit),
         )
         .route(
+            "/app/compliance/consent-text",
+            post(compliance::consent_text_submit),
+        )
+        .route(
             "/app/compliance/suppressions",
             post(compliance::suppression_submit),
         )
@@ -383,6 +387,9 @@ fn notice_text(code: &str) -> Option<&'static str> {
         "signed_in" => "You are signed in.",
         "profile_saved" => "Business profile saved.",
         "compliance_saved" => "Compliance settings saved.",
+        "consent_text_saved" => {
+            "Consent text saved as a new version. Consents recorded from now on carry it."
+        }
         "suppressed" => "Number added to the do-not-contact list.",
         "unsuppressed" => "Number removed from the do-not-contact list.",
         "password_changed" => "Password changed. Other browsers were signed out.",

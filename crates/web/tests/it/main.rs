@@ -10,6 +10,7 @@ mod auth;
 mod browser;
 mod browser_journey;
 mod compliance;
+mod consent_text;
 mod helpers;
 mod inbox;
 mod isolation;
