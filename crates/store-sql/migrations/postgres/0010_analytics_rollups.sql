@@ -294,10 +294,23 @@ BEGIN
         AND OLD.last_inbound_at IS NOT DISTINCT FROM NEW.last_inbound_at THEN
         RETURN NULL;
     END IF;
-    UPDATE leads SET
-        first_sent_at = (SELECT MIN(c.first_sent_at) FROM conversations c WHERE c.account_id = OLD.account_id AND c.lead_id = OLD.lead_id),
-        last_inbound_at = (SELECT MAX(c.last_inbound_at) FROM conversations c WHERE c.account_id = OLD.account_id AND c.lead_id = OLD.lead_id)
-    WHERE account_id = OLD.account_id AND id = OLD.lead_id;
+    -- The usual change moves a conversation's first sent earlier or its last inbound later, and
+    -- the lead's the same way, without reading its other conversations.
+    IF TG_OP = 'UPDATE'
+        AND (OLD.first_sent_at IS NULL OR NEW.first_sent_at <= OLD.first_sent_at)
+        AND (OLD.last_inbound_at IS NULL OR NEW.last_inbound_at >= OLD.last_inbound_at) THEN
+        UPDATE leads SET first_sent_at = LEAST(first_sent_at, NEW.first_sent_at),
+            last_inbound_at = GREATEST(last_inbound_at, NEW.last_inbound_at)
+        WHERE id = NEW.lead_id AND account_id = NEW.account_id;
+        RETURN NULL;
+    END IF;
+    -- Otherwise (a message or conversation deleted) find them again. Planned for each call: a
+    -- plan cached while the tables were empty can pick an index by account alone and read every
+    -- conversation of the account.
+    EXECUTE 'UPDATE leads SET
+        first_sent_at = (SELECT MIN(c.first_sent_at) FROM conversations c WHERE c.account_id = $1 AND c.lead_id = $2),
+        last_inbound_at = (SELECT MAX(c.last_inbound_at) FROM conversations c WHERE c.account_id = $1 AND c.lead_id = $2)
+    WHERE account_id = $1 AND id = $2' USING OLD.account_id, OLD.lead_id;
     RETURN NULL;
 END $$;
 CREATE TRIGGER conversations_lead_activity AFTER DELETE OR UPDATE OF first_sent_at, last_inbound_at
@@ -325,8 +338,10 @@ CREATE CONSTRAINT TRIGGER leads_rollup
 CREATE FUNCTION leads_stage_copy() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     IF OLD.stage IS DISTINCT FROM NEW.stage OR OLD.created_at IS DISTINCT FROM NEW.created_at THEN
-        UPDATE conversations SET lead_stage = NEW.stage, lead_created_at = NEW.created_at
-        WHERE account_id = NEW.account_id AND lead_id = NEW.id;
+        -- Planned for each call, for the reason in conversations_lead_activity.
+        EXECUTE 'UPDATE conversations SET lead_stage = $3, lead_created_at = $4
+            WHERE account_id = $1 AND lead_id = $2'
+            USING NEW.account_id, NEW.id, NEW.stage, NEW.created_at;
     END IF;
     RETURN NULL;
 END $$;
