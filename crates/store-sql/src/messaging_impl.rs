@@ -618,14 +618,16 @@ macro_rules! impl_messaging {
                     }
                     let stage = query.stage.as_deref().filter(|s| !s.is_empty());
                     let text = contains_pattern(query.text.as_deref());
-                    let join = if stage.is_some() || text.is_some() {
+                    // The stage is the copy a conversation keeps of its lead's (0010), so a stage
+                    // filter walks `conversations_account_stage_recent` (0011) without the lead.
+                    let join = if text.is_some() {
                         " JOIN leads l ON l.account_id = c.account_id AND l.id = c.lead_id"
                     } else {
                         ""
                     };
                     if let Some(stage) = stage {
                         binds.push(stage.to_owned());
-                        filters.push_str(&format!(" AND l.stage = ${}", binds.len() + 1));
+                        filters.push_str(&format!(" AND c.lead_stage = ${}", binds.len() + 1));
                     }
                     if let Some(text) = text {
                         binds.push(text);

@@ -130,6 +130,7 @@ async fn connect_creates_and_migrates_a_sqlite_file_and_migrate_is_idempotent() 
             "8 lead list indexes".to_owned(),
             "9 lead search".to_owned(),
             "10 analytics rollups".to_owned(),
+            "11 inbox filter indexes".to_owned(),
         ]
     );
     assert!(
