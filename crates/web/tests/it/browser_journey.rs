@@ -1,7 +1,8 @@
 //! A subscriber's first day in a real browser (headless Chromium; see `browser.rs` for when it
 //! runs): sign up → onboarding → a sandbox lead qualified by the assistant → take over and reply
 //! → the lead shows its extracted fields → a CSV import with a bad row → analytics counts it
-//! all. `LEADLINE_SCREENSHOTS=1` saves the pages under `docs/screenshots/`.
+//! all → a broken consent text is refused, then a good one saved. `LEADLINE_SCREENSHOTS=1`
+//! saves the pages under `docs/screenshots/`.
 
 use crate::browser::{click, connect, fill, shot, start_driver, text, text_with, wait_path};
 use crate::helpers::*;
@@ -188,6 +189,32 @@ async fn a_subscribers_first_day() {
     assert!(sent >= 3, "two assistant replies and Dana's: {sent}");
     assert_eq!(text(&c, "#stat-reply-rate").await.trim(), "100.0%");
     shot(&c, "analytics").await;
+
+    // The consent text: a broken one is refused rule by rule with what was typed kept; a good
+    // one becomes version 1.
+    c.goto(&app.url("/app/compliance")).await.unwrap();
+    fill(&c, "#f-consent-text", "We will be in touch.").await;
+    let save = "form[action='/app/compliance/consent-text'] button[type=submit]";
+    click(&c, save).await;
+    text_with(&c, "#f-consent-text-error", "STOP").await;
+    let kept = c
+        .find(Locator::Css("#f-consent-text"))
+        .await
+        .unwrap()
+        .prop("value")
+        .await
+        .unwrap();
+    assert_eq!(kept.as_deref(), Some("We will be in touch."));
+    fill(
+        &c,
+        "#f-consent-text",
+        "By submitting, you agree to receive automated text messages from Acme Insurance about your quote. Consent is not a condition of purchase. Msg & data rates may apply. Reply STOP to opt out, HELP for help.",
+    )
+    .await;
+    click(&c, save).await;
+    text_with(&c, "#consent-text-current", "Reply STOP to opt out").await;
+    text_with(&c, "#consent-text", "Version 1").await;
+    shot(&c, "compliance").await;
 
     c.goto(&app.url("/app/assistant")).await.unwrap();
     shot(&c, "assistant").await;
