@@ -121,6 +121,8 @@ async fn a_subscribers_first_day() {
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
     assert!(shown, "the hand-written reply is in the thread");
+    // It may have been queued after the last drive (the thread shows it queued); send it.
+    drive(&app, open_window(LEAD)).await;
     shot(&c, "conversation").await;
 
     // The lead's page shows what the assistant learned, with where it came from.
