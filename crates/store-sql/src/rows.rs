@@ -6,9 +6,9 @@ use jiff::Timestamp;
 use leadline_domain::{BusinessProfile, E164Phone, Email, Role};
 use leadline_store::{
     Account, ApiKey, AuditEntry, Author, Channel, ComplianceEvent, ComplianceEventKind,
-    ContactCompliance, Conversation, Direction, Invitation, InvitationState, Job, Lead, Member,
-    Membership, MembershipWithAccount, Message, MessageStatus, SecretRow, Session, StoreError,
-    StoreResult, User,
+    Conversation, Direction, Invitation, InvitationState, Job, Lead, Member, Membership,
+    MembershipWithAccount, Message, MessageStatus, SecretRow, Session, StoreError, StoreResult,
+    User,
 };
 use std::fmt::Display;
 use std::str::FromStr;
@@ -388,24 +388,6 @@ impl ComplianceRow {
 /// Converts every row, failing on the first corrupt one.
 pub(crate) fn records<R, T>(rows: Vec<R>, convert: fn(R) -> StoreResult<T>) -> StoreResult<Vec<T>> {
     rows.into_iter().map(convert).collect()
-}
-
-/// Folds a number's events, oldest first, into its current state.
-pub(crate) fn fold_compliance(events: &[ComplianceEvent]) -> ContactCompliance {
-    let mut state = ContactCompliance::default();
-    for event in events {
-        match event.kind {
-            ComplianceEventKind::ConsentGranted => state.consented = true,
-            ComplianceEventKind::OptOut => {
-                state.opted_out = true;
-                state.last_opt_out_at = Some(event.at);
-            }
-            ComplianceEventKind::OptIn => state.opted_out = false,
-            ComplianceEventKind::Suppressed => state.suppressed = true,
-            ComplianceEventKind::Unsuppressed => state.suppressed = false,
-        }
-    }
-    state
 }
 
 /// Numbers whose latest suppression event, given as `(phone, kind)` ordered by phone then time,

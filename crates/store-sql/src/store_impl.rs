@@ -14,7 +14,7 @@ macro_rules! impl_store {
         const _: () = {
             use $crate::db_error::db_err;
             use $crate::rows::{
-                fold_compliance, fold_suppression, invitation_state_str, json_text, micros, now_us, one_row, records,
+                fold_suppression, invitation_state_str, json_text, micros, now_us, one_row, records,
                 ts, AccountRow, ApiKeyRow, AuditRow, ComplianceRow, InvitationRow, MemberRow, MembershipRow,
                 MembershipWithAccountRow, SecretDbRow, SessionRow, UserRow,
             };
@@ -989,7 +989,7 @@ macro_rules! impl_store {
                 }
 
                 async fn compliance_state(&self, account: AccountId, phone: &E164Phone) -> StoreResult<ContactCompliance> {
-                    Ok(fold_compliance(&self.compliance_history(account, phone).await?))
+                    Ok(leadline_store::ContactCompliance::from_events(&self.compliance_history(account, phone).await?))
                 }
 
                 async fn suppression_list(&self, account: AccountId) -> StoreResult<Vec<E164Phone>> {
@@ -1042,7 +1042,7 @@ macro_rules! impl_store {
                     }
                     Ok(events
                         .into_iter()
-                        .map(|(phone, list)| (phone, fold_compliance(&list)))
+                        .map(|(phone, list)| (phone, leadline_store::ContactCompliance::from_events(&list)))
                         .collect())
                 }
             }

@@ -264,6 +264,26 @@ pub struct ContactCompliance {
     pub last_opt_out_at: Option<Timestamp>,
 }
 
+impl ContactCompliance {
+    /// Folds a number's events, oldest first, into its current state.
+    pub fn from_events(events: &[ComplianceEvent]) -> Self {
+        let mut state = Self::default();
+        for event in events {
+            match event.kind {
+                ComplianceEventKind::ConsentGranted => state.consented = true,
+                ComplianceEventKind::OptOut => {
+                    state.opted_out = true;
+                    state.last_opt_out_at = Some(event.at);
+                }
+                ComplianceEventKind::OptIn => state.opted_out = false,
+                ComplianceEventKind::Suppressed => state.suppressed = true,
+                ComplianceEventKind::Unsuppressed => state.suppressed = false,
+            }
+        }
+        state
+    }
+}
+
 /// Connection-pool gauges.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PoolStats {

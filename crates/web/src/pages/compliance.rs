@@ -81,7 +81,7 @@ struct Forms {
 pub struct LogRow {
     pub at: String,
     pub phone: String,
-    pub kind: &'static str,
+    pub kind: String,
     pub source: String,
 }
 
@@ -98,17 +98,8 @@ async fn log(state: &AppState, ctx: &AccountCtx) -> Result<Vec<LogRow>, crate::A
         .map(|e| LogRow {
             at: crate::messaging::local_minute(e.at, &zone),
             phone: e.phone.to_string(),
-            kind: match e.kind {
-                leadline_store::ComplianceEventKind::ConsentGranted => "consent granted",
-                leadline_store::ComplianceEventKind::OptOut => "opted out",
-                leadline_store::ComplianceEventKind::OptIn => "opted back in",
-                leadline_store::ComplianceEventKind::Suppressed => {
-                    "added to the do-not-contact list"
-                }
-                leadline_store::ComplianceEventKind::Unsuppressed => {
-                    "removed from the do-not-contact list"
-                }
-            },
+            // Lower case: the log's rows read as a sentence after the number.
+            kind: super::lead_panel::event_label(e.kind).to_lowercase(),
             source: e.source,
         })
         .collect())

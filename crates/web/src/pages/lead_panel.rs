@@ -9,7 +9,9 @@ use crate::error::AppError;
 use crate::messaging::{account_zone, local_minute};
 use crate::state::AppState;
 use leadline_conversation::FieldValue;
-use leadline_store::{Account, ComplianceEvent, ComplianceEventKind, Conversation, Lead, Message};
+use leadline_store::{
+    Account, ComplianceEvent, ComplianceEventKind, ContactCompliance, Conversation, Lead, Message,
+};
 use std::collections::HashMap;
 
 /// How many turns the history shows, newest first.
@@ -38,7 +40,15 @@ pub struct ConsentPanel {
     pub more: usize,
 }
 
-fn event_label(kind: ComplianceEventKind) -> &'static str {
+impl ConsentPanel {
+    /// Whether the assistant may never text this number (opted out or on the list).
+    pub fn blocked(&self) -> bool {
+        self.opted_out || self.suppressed
+    }
+}
+
+/// What a consent or opt-out event was, as the lead panel and the opt-out log name it.
+pub(crate) fn event_label(kind: ComplianceEventKind) -> &'static str {
     match kind {
         ComplianceEventKind::ConsentGranted => "Consent granted",
         ComplianceEventKind::OptOut => "Opted out",
@@ -55,11 +65,11 @@ async fn consent_panel(
     zone: &jiff::tz::TimeZone,
     compact: bool,
 ) -> Result<ConsentPanel, AppError> {
-    let flags = state.store.compliance_state(owner.id, &lead.phone).await?;
     let mut events: Vec<ComplianceEvent> = state
         .store
         .compliance_history(owner.id, &lead.phone)
         .await?;
+    let flags = ContactCompliance::from_events(&events);
     events.reverse();
     let latest_version = events
         .iter()

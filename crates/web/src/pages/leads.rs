@@ -460,7 +460,7 @@ async fn lead_view(
         id: lead.id.to_string(),
         created: when(lead.created_at),
         updated: when(lead.updated_at),
-        blocked: panel.consent.opted_out || panel.consent.suppressed,
+        blocked: panel.consent.blocked(),
         conversations,
         panel,
         form: form.unwrap_or_else(|| lead_form(&lead)),

@@ -564,7 +564,7 @@ async fn conversation_view(
             .await?;
     Ok(ConversationPage {
         chrome: Chrome::new(ctx, csrf, "inbox", notice),
-        blocked: services::lead_blocked(state, ctx.account.id, &summary.lead.phone).await?,
+        blocked: panel.consent.blocked(),
         lead_id: summary.lead.id.to_string(),
         panel,
         conversation: conversation_row(&summary, &messaging::account_zone(&ctx.account).0),
